@@ -1,0 +1,70 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { randomUUID } from 'node:crypto';
+import { ulid } from 'ulid';
+import { createAccountRepository } from '../shared/adapters/dynamodb/account-repository.dynamodb.ts';
+import { documentClient } from '../shared/adapters/dynamodb/document-client.ts';
+import { createInstanceRepository } from '../shared/adapters/dynamodb/instance-repository.dynamodb.ts';
+import { createTokenDirectory } from '../shared/adapters/dynamodb/token-directory.dynamodb.ts';
+import { createSecretVault } from '../shared/adapters/keys/secret-vault.ts';
+import { createTokenHasher } from '../shared/adapters/keys/token-hasher.ts';
+import { createOutboundTargetPolicy } from '../shared/adapters/net/outbound-target-policy.ts';
+import type { RateLimits } from '../shared/domain/account/account.ts';
+import type { Keyring, SecretVault, TokenHasher } from '../shared/domain/ports/keyring.port.ts';
+import type { OutboundTargetPolicy } from '../shared/domain/ports/outbound-target.port.ts';
+import type { AccountRepository, InstanceRepository, TokenDirectory } from '../shared/domain/ports/repositories.port.ts';
+import type { Clock, IdGenerator, Logger } from '../shared/domain/ports/runtime.port.ts';
+import type { CorsConfig } from '../shared/http/responses.ts';
+
+/** Everything the handlers and the authorizer need; built once per process by a composition root. */
+export interface AppDeps {
+  accounts: AccountRepository;
+  instances: InstanceRepository;
+  directory: TokenDirectory;
+  vault: SecretVault;
+  tokens: TokenHasher;
+  outbound: OutboundTargetPolicy;
+  clock: Clock;
+  ids: IdGenerator;
+  logger: Logger;
+  cors: CorsConfig;
+  adminKey: string | null;
+  defaults: { instanceQuota: number; rateLimits: RateLimits };
+  limits: { ip: number; admin: number };
+  /** Readiness probes for `GET /health`, by component (spec Z10). */
+  health: Record<string, () => Promise<void>>;
+}
+
+export interface AppDepsInput {
+  dynamo: DynamoDBClient;
+  tableName: string;
+  keyring: Keyring;
+  pepper: Buffer;
+  logger: Logger;
+  cors: CorsConfig;
+  adminKey: string | null;
+  defaults: AppDeps['defaults'];
+  limits: AppDeps['limits'];
+  outbound: { allowPrivate: boolean; allowLoopback: boolean };
+  health: AppDeps['health'];
+  clock?: Clock;
+}
+
+export const createAppDeps = (input: AppDepsInput): AppDeps => {
+  const context = { doc: documentClient(input.dynamo), tableName: input.tableName };
+  return {
+    accounts: createAccountRepository(context),
+    instances: createInstanceRepository(context),
+    directory: createTokenDirectory(context),
+    vault: createSecretVault(input.keyring),
+    tokens: createTokenHasher(input.pepper),
+    outbound: createOutboundTargetPolicy(input.outbound),
+    clock: input.clock ?? { now: () => new Date() },
+    ids: { uuid: randomUUID, ulid: () => ulid() },
+    logger: input.logger,
+    cors: input.cors,
+    adminKey: input.adminKey,
+    defaults: input.defaults,
+    limits: input.limits,
+    health: input.health,
+  };
+};

@@ -1,0 +1,170 @@
+import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { startFauxqs } from 'fauxqs';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { adminModule } from '../functions/admin/admin.handlers.ts';
+import { authorizerHandler } from '../functions/authorizer/authorizer.handler.ts';
+import { createAppDeps, type AppDeps } from '../functions/deps.ts';
+import { instanceModule } from '../functions/instance/instance.handlers.ts';
+import { healthHandler } from '../functions/system/health.handler.ts';
+import { ensureTable } from '../shared/adapters/dynamodb/table.ts';
+import { LocalKeyring } from '../shared/adapters/keys/keyring.local.ts';
+import { loadOrCreateLocalKeyMaterial } from '../shared/adapters/keys/local-key-file.ts';
+import { defaultRateLimits } from '../shared/domain/account/account.ts';
+import type { Logger } from '../shared/domain/ports/runtime.port.ts';
+import { createAccount } from '../shared/domain/use-cases/accounts.use-cases.ts';
+import { routes } from '../shared/http/routes.ts';
+import { createLogger } from '../shared/observability/logger.ts';
+import type { EmbeddedConfig } from './config.ts';
+import { localCredentials, startDynamoDbLocal, type DynamoDbLocal } from './emulators/dynamodb-local.ts';
+import { createApiServer } from './http-server.ts';
+
+/** Embedded defaults (ARCHITECTURE §4): 4 command shards, one events queue, one media bucket. */
+export const embeddedResources = {
+  shards: 4,
+  commandQueue: (shard: number) => `zapfleet-commands-${shard}.fifo`,
+  eventsQueue: 'zapfleet-events',
+  mediaBucket: 'zapfleet-media',
+} as const;
+
+export interface RunningStack {
+  url: string;
+  port: number;
+  deps: AppDeps;
+  adminKey: string;
+  /** Printed once, on the first start that created the `default` account. */
+  defaultAccountToken: string | null;
+  /** DynamoDB calls made so far (the API benchmark divides by requests). */
+  dynamoCalls(): number;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  logger?: Logger;
+  /** Where the start-up banner goes (stdout for `npm start`). */
+  print?: (line: string) => void;
+}
+
+const readOrCreateAdminKey = async (dataDir: string): Promise<{ key: string; created: boolean }> => {
+  const path = join(dataDir, 'admin-key');
+  try {
+    const key = (await readFile(path, 'utf8')).trim();
+    if (key.length >= 16) return { key, created: false };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const key = randomBytes(32).toString('hex');
+  await writeFile(path, `${key}\n`, { mode: 0o600 });
+  await chmod(path, 0o600);
+  return { key, created: true };
+};
+
+/**
+ * Starts everything `npm start` runs, in this process: DynamoDB Local (child process),
+ * fauxqs (SQS + S3), the local key provider, and the HTTP API serving the Lambda handlers.
+ */
+export const startStack = async (config: EmbeddedConfig, options: StackOptions = {}): Promise<RunningStack> => {
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const print = options.print ?? (() => undefined);
+  const cleanups: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+    cleanups.length = 0;
+  };
+
+  try {
+    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    const material = await loadOrCreateLocalKeyMaterial(config.dataDir);
+    const admin = config.adminKey ? { key: config.adminKey, created: false } : await readOrCreateAdminKey(config.dataDir);
+
+    let dynamoLocal: DynamoDbLocal | null = null;
+    if (!config.dynamodbEndpoint) {
+      dynamoLocal = await startDynamoDbLocal({ dbPath: join(config.dataDir, 'dynamodb'), port: config.dynamodbPort });
+      cleanups.push(() => (dynamoLocal as DynamoDbLocal).stop());
+    }
+    const dynamo = new DynamoDBClient({ endpoint: config.dynamodbEndpoint ?? dynamoLocal?.endpoint, region: 'local', credentials: localCredentials });
+    let calls = 0;
+    dynamo.middlewareStack.add((next) => (args) => ((calls += 1), next(args)), { step: 'initialize', name: 'countCalls' });
+    cleanups.push(async () => dynamo.destroy());
+    await ensureTable(dynamo, config.tableName);
+
+    const fauxqs = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
+    cleanups.push(() => fauxqs.stop());
+    const queueUrls = [...Array.from({ length: embeddedResources.shards }, (_, shard) => embeddedResources.commandQueue(shard)), embeddedResources.eventsQueue].map(
+      (name) => fauxqs.createQueue(name, name.endsWith('.fifo') ? { attributes: { FifoQueue: 'true' } } : {}).queueUrl,
+    );
+    fauxqs.createBucket(embeddedResources.mediaBucket);
+    const sqs = new SQSClient({ endpoint: fauxqs.address, region: 'us-east-1', credentials: localCredentials });
+    const s3 = new S3Client({ endpoint: fauxqs.address, region: 'us-east-1', credentials: localCredentials, forcePathStyle: true });
+    cleanups.push(async () => (sqs.destroy(), s3.destroy()));
+
+    if (config.allowPrivateTargets) logger.warn('ZAPFLEET_ALLOW_PRIVATE_TARGETS=true: webhooks, Chatwoot and S3 endpoints may point at private addresses');
+    else if (config.allowLoopbackTargets) logger.warn('loopback targets (127.0.0.0/8, ::1) are allowed for webhooks, Chatwoot and S3 endpoints on this embedded stack; set ZAPFLEET_ALLOW_LOOPBACK_TARGETS=false to refuse them');
+
+    const deps = createAppDeps({
+      dynamo,
+      tableName: config.tableName,
+      keyring: new LocalKeyring(material),
+      pepper: material.pepper,
+      logger,
+      cors: { allowedOrigins: config.corsOrigins },
+      adminKey: admin.key,
+      defaults: { instanceQuota: config.defaultInstanceQuota, rateLimits: { global: config.rateLimits.global, create: config.rateLimits.create } },
+      limits: { ip: config.rateLimits.ip, admin: config.rateLimits.admin },
+      outbound: { allowPrivate: config.allowPrivateTargets, allowLoopback: config.allowLoopbackTargets },
+      health: {
+        store: async () => void (await dynamo.send(new DescribeTableCommand({ TableName: config.tableName }))),
+        queue: async () => void (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrls.at(-1), AttributeNames: ['QueueArn'] }))),
+        media: async () => void (await s3.send(new HeadBucketCommand({ Bucket: embeddedResources.mediaBucket }))),
+        // Until the session runner lands in-process, fleet readiness means its command queues exist.
+        fleet: async () => {
+          for (const url of queueUrls.slice(0, embeddedResources.shards)) await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+        },
+      },
+    });
+
+    let defaultAccountToken: string | null = null;
+    if ((await deps.accounts.list()).length === 0) {
+      const created = await createAccount({ ...deps, defaults: { instanceQuota: 10, rateLimits: { ...defaultRateLimits, ...deps.defaults.rateLimits } } }, { name: 'default' });
+      defaultAccountToken = created.token;
+    }
+
+    const health = healthHandler(deps.health);
+    const server = createApiServer({
+      deps,
+      routes,
+      modules: { instance: instanceModule(deps), admin: adminModule(deps), system: async () => health() },
+      authorizer: authorizerHandler(deps),
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    );
+    const port = (server.address() as AddressInfo).port;
+    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+
+    print(`zapfleet is listening on ${url} (data in ${config.dataDir})`);
+    if (admin.created) print(`Admin key (stored in ${join(config.dataDir, 'admin-key')}): ${admin.key}`);
+    if (defaultAccountToken) {
+      print('Created account "default" (instance quota 10). Its TokenAccount is shown only this once:');
+      print(`  ${defaultAccountToken}`);
+      print('Create your first instance:');
+      print(`  curl -X POST "${url}/api/instance/new" -H "token: ${defaultAccountToken}" -H "Content-Type: application/json" -d '{"name":"minha-instancia"}'`);
+    }
+    return { url, port, deps, adminKey: admin.key, defaultAccountToken, dynamoCalls: () => calls, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+};

@@ -1,0 +1,80 @@
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  ResourceInUseException,
+  UpdateTimeToLiveCommand,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+
+/**
+ * The single table: generic keys, every entity's key builders in one place.
+ * `infra/` builds the AWS table from the same constants.
+ *
+ * | entity            | pk                  | sk                              | gsi1pk     | gsi1sk            |
+ * |-------------------|---------------------|---------------------------------|------------|-------------------|
+ * | account           | ACCOUNT#<id>        | ACCOUNT                         | ACCOUNTS   | <createdAt>#<id>  |
+ * | token lookup      | TOKEN#<hmac>        | TOKEN                           |            |                   |
+ * | instance          | ACCOUNT#<id>        | INSTANCE#<name>#META            |            |                   |
+ * | webhook           | ACCOUNT#<id>        | INSTANCE#<name>#WEBHOOK#<label> |            |                   |
+ * | chatwoot request  | ACCOUNT#<id>        | INSTANCE#<name>#CHATWOOT_REQUEST|            |                   |
+ * | rate window       | RATE#<bucket key>   | RATE                            |            |                   |
+ *
+ * Instance names never contain `#` (spec §0.13), so `INSTANCE#<name>#` prefixes cannot collide.
+ * Token items also carry their own rate-limit windows, so authentication and counting are one write.
+ */
+export const tableSchema = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  ttlAttribute: 'ttl',
+  gsi1: { name: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+} as const;
+
+export const keys = {
+  account: (id: string) => ({ pk: `ACCOUNT#${id}`, sk: 'ACCOUNT' }),
+  accountsIndex: 'ACCOUNTS',
+  token: (hash: string) => ({ pk: `TOKEN#${hash}`, sk: 'TOKEN' }),
+  instancePrefix: 'INSTANCE#',
+  instanceItemsPrefix: (name: string) => `INSTANCE#${name}#`,
+  instance: (accountId: string, name: string) => ({ pk: `ACCOUNT#${accountId}`, sk: `INSTANCE#${name}#META` }),
+  webhook: (accountId: string, name: string, label: string) => ({ pk: `ACCOUNT#${accountId}`, sk: `INSTANCE#${name}#WEBHOOK#${label}` }),
+  chatwootRequest: (accountId: string, name: string) => ({ pk: `ACCOUNT#${accountId}`, sk: `INSTANCE#${name}#CHATWOOT_REQUEST` }),
+  rate: (bucketKey: string) => ({ pk: `RATE#${bucketKey}`, sk: 'RATE' }),
+} as const;
+
+/** Creates the table (and its TTL) when missing: the embedded stack and the tests. */
+export const ensureTable = async (client: DynamoDBClient, tableName: string): Promise<void> => {
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+          { AttributeName: 'gsi1pk', AttributeType: 'S' },
+          { AttributeName: 'gsi1sk', AttributeType: 'S' },
+        ],
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: tableSchema.gsi1.name,
+            KeySchema: [
+              { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+              { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      }),
+    );
+    await client.send(
+      new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { AttributeName: tableSchema.ttlAttribute, Enabled: true } }),
+    );
+  } catch (error) {
+    if (!(error instanceof ResourceInUseException)) throw error;
+  }
+  await client.send(new DescribeTableCommand({ TableName: tableName }));
+};

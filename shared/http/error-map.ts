@@ -1,0 +1,33 @@
+import type { ErrorCode } from '../domain/errors/domain-error.ts';
+
+interface ErrorRendering {
+  status: number;
+  /** The exact `error.message` of the contract; `null` means "use the error's detail". */
+  message: string | null;
+}
+
+/** The one place where domain error codes become HTTP statuses and contract messages. */
+export const errorMap = {
+  'request.body_too_large': { status: 413, message: 'Request body too large' },
+  'request.invalid_body': { status: 400, message: 'Invalid request body' },
+  'route.not_found': { status: 404, message: 'Route not found' },
+  'route.method_not_allowed': { status: 405, message: 'Method not allowed' },
+  'auth.missing_token': { status: 401, message: 'Missing token in header, Authorization header, or query parameter' },
+  'auth.invalid_token': { status: 401, message: 'Invalid token' },
+  'auth.instance_mismatch': { status: 403, message: 'Instance token does not match the requested instance' },
+  'auth.invalid_admin_key': { status: 401, message: 'Invalid admin key' },
+  'rate_limit.exceeded': { status: 429, message: 'Rate limit exceeded. Try again later.' },
+  'instance.name_required': { status: 400, message: 'Instance name is required' },
+  'instance.not_found': { status: 404, message: 'Instance not found' },
+  'instance.conflict': { status: 409, message: 'Instance or token already exists' },
+  'account.quota_exceeded': { status: 403, message: 'Account instance quota exceeded' },
+  'account.not_found': { status: 404, message: 'Account not found' },
+  'account.has_instances': { status: 409, message: 'Account still has instances' },
+  'validation.failed': { status: 400, message: null },
+  internal: { status: 500, message: 'Internal server error' },
+} as const satisfies Record<ErrorCode, ErrorRendering>;
+
+export const renderError = (code: ErrorCode, detail?: string): { status: number; message: string } => {
+  const rendering: ErrorRendering = errorMap[code];
+  return { status: rendering.status, message: rendering.message ?? detail ?? 'Invalid request body' };
+};

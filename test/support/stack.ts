@@ -1,0 +1,79 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inject } from 'vitest';
+import { loadEmbeddedConfig } from '../../local/config.ts';
+import { startStack, type RunningStack } from '../../local/stack.ts';
+import { createLogger } from '../../shared/observability/logger.ts';
+
+export interface TestStack extends RunningStack {
+  dataDir: string;
+  tableName: string;
+  /** The `default` account's TokenAccount. */
+  accountToken: string;
+  /** fetch against the stack, JSON in and out. */
+  call(method: string, path: string, options?: { token?: string | null; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; body: any }>;
+  /** Creates an account through the admin API; returns its id and TokenAccount. */
+  createAccount(input?: { name?: string; instanceQuota?: number; rateLimits?: { global?: number; create?: number } }): Promise<{ id: string; token: string }>;
+}
+
+let tableCounter = 0;
+
+/**
+ * The embedded stack, started in this process against the run's shared DynamoDB Local
+ * (its own table), with fauxqs and the HTTP API on a free port. Logs are silenced unless
+ * `env.ZAPFLEET_LOG_LEVEL` says otherwise.
+ */
+export const startTestStack = async (env: Record<string, string> = {}): Promise<TestStack> => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'zapfleet-test-'));
+  const tableName = `t${process.pid}_${Date.now()}_${tableCounter++}`;
+  const config = loadEmbeddedConfig({
+    PORT: '0',
+    ZAPFLEET_DATA_DIR: dataDir,
+    ZAPFLEET_DYNAMODB_ENDPOINT: inject('dynamodbEndpoint'),
+    ZAPFLEET_TABLE_NAME: tableName,
+    ZAPFLEET_LOG_LEVEL: 'silent',
+    ...env,
+  });
+  const stack = await startStack(config, { logger: createLogger({ level: config.logLevel }) });
+  const call: TestStack['call'] = async (method, path, options = {}) => {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.token) headers.token = options.token;
+    const body = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+    if (body !== undefined) headers['content-type'] ??= 'application/json';
+    const response = await fetch(`${stack.url}${path}`, { method, headers, body });
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text === '' ? null : JSON.parse(text);
+    } catch {
+      parsed = text;
+    }
+    return { status: response.status, headers: response.headers, body: parsed };
+  };
+  const createAccount: TestStack['createAccount'] = async (input = {}) => {
+    const created = await call('POST', '/admin/accounts', {
+      headers: { 'x-admin-key': stack.adminKey },
+      body: { name: input.name ?? 'test', instanceQuota: input.instanceQuota ?? 10 },
+    });
+    if (created.status !== 201) throw new Error(`account creation failed: ${created.status} ${JSON.stringify(created.body)}`);
+    const id = created.body.account.id as string;
+    if (input.rateLimits) {
+      const patched = await call('PATCH', `/admin/accounts/${id}`, { headers: { 'x-admin-key': stack.adminKey }, body: { rateLimits: input.rateLimits } });
+      if (patched.status !== 200) throw new Error(`account update failed: ${patched.status}`);
+    }
+    return { id, token: created.body.token as string };
+  };
+  return {
+    ...stack,
+    dataDir,
+    tableName,
+    accountToken: stack.defaultAccountToken as string,
+    call,
+    createAccount,
+    stop: async () => {
+      await stack.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+};
