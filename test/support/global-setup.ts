@@ -7,6 +7,9 @@ declare module 'vitest' {
   }
 }
 
+// This file runs in vitest's main process, outside the projects' `env`.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 /** One in-memory DynamoDB Local per test run; each test file uses its own table. */
 export default async function setup(project: TestProject) {
   const dynamo = await startDynamoDbLocal();

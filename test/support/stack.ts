@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { inject } from 'vitest';
 import { loadEmbeddedConfig } from '../../local/config.ts';
 import { startStack, type RunningStack } from '../../local/stack.ts';
+import type { Logger } from '../../shared/domain/ports/runtime.port.ts';
 import { createLogger } from '../../shared/observability/logger.ts';
 
 export interface TestStack extends RunningStack {
@@ -12,6 +13,7 @@ export interface TestStack extends RunningStack {
   /** The `default` account's TokenAccount. */
   accountToken: string;
   /** fetch against the stack, JSON in and out. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response JSON is asserted field by field in tests
   call(method: string, path: string, options?: { token?: string | null; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; body: any }>;
   /** Creates an account through the admin API; returns its id and TokenAccount. */
   createAccount(input?: { name?: string; instanceQuota?: number; rateLimits?: { global?: number; create?: number } }): Promise<{ id: string; token: string }>;
@@ -22,9 +24,9 @@ let tableCounter = 0;
 /**
  * The embedded stack, started in this process against the run's shared DynamoDB Local
  * (its own table), with fauxqs and the HTTP API on a free port. Logs are silenced unless
- * `env.ZAPFLEET_LOG_LEVEL` says otherwise.
+ * `env.ZAPFLEET_LOG_LEVEL` says otherwise, or `stackOptions.logger` (e.g. one that captures lines) is given.
  */
-export const startTestStack = async (env: Record<string, string> = {}): Promise<TestStack> => {
+export const startTestStack = async (env: Record<string, string> = {}, stackOptions: { logger?: Logger } = {}): Promise<TestStack> => {
   const dataDir = await mkdtemp(join(tmpdir(), 'zapfleet-test-'));
   const tableName = `t${process.pid}_${Date.now()}_${tableCounter++}`;
   const config = loadEmbeddedConfig({
@@ -35,7 +37,7 @@ export const startTestStack = async (env: Record<string, string> = {}): Promise<
     ZAPFLEET_LOG_LEVEL: 'silent',
     ...env,
   });
-  const stack = await startStack(config, { logger: createLogger({ level: config.logLevel }) });
+  const stack = await startStack(config, { logger: stackOptions.logger ?? createLogger({ level: config.logLevel }) });
   const call: TestStack['call'] = async (method, path, options = {}) => {
     const headers: Record<string, string> = { ...options.headers };
     if (options.token) headers.token = options.token;

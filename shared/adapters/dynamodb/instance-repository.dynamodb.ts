@@ -21,6 +21,12 @@ const chatwootRequestItem = (instance: InstanceRecord, request: ChatwootRequestR
   ...request,
 });
 
+/** Optional blocks cleared with `REMOVE` come back absent; the record always holds them as `null`. */
+const toInstanceRecord = (item: Record<string, unknown>): InstanceRecord => {
+  const record = stripKeys<InstanceRecord>(item);
+  return { ...record, proxy: record.proxy ?? null, s3: record.s3 ?? null, websocket: record.websocket ?? null };
+};
+
 /** Folds the items of one account partition (instances and their sub-items) into aggregates. */
 const aggregate = (items: Record<string, unknown>[]): InstanceAggregate[] => {
   const byName = new Map<string, { instance?: InstanceRecord; webhooks: WebhookRecord[]; chatwootRequest: ChatwootRequestRecord | null }>();
@@ -29,7 +35,7 @@ const aggregate = (items: Record<string, unknown>[]): InstanceAggregate[] => {
     const name = sk.slice(keys.instancePrefix.length, sk.indexOf('#', keys.instancePrefix.length));
     const entry = byName.get(name) ?? { webhooks: [], chatwootRequest: null };
     byName.set(name, entry);
-    if (item.entity === 'instance') entry.instance = stripKeys<InstanceRecord>(item);
+    if (item.entity === 'instance') entry.instance = toInstanceRecord(item);
     else if (item.entity === 'webhook') entry.webhooks.push(stripKeys<WebhookRecord>(item));
     else if (item.entity === 'chatwoot_request') entry.chatwootRequest = stripKeys<ChatwootRequestRecord>(item);
   }
@@ -128,8 +134,7 @@ export const createInstanceRepository = ({ doc, tableName }: DynamoContext): Ins
             ReturnValues: 'ALL_NEW',
           }),
         );
-        const record = stripKeys<InstanceRecord>(out.Attributes ?? {});
-        return { ...record, proxy: record.proxy ?? null, s3: record.s3 ?? null, websocket: record.websocket ?? null };
+        return toInstanceRecord(out.Attributes ?? {});
       } catch (error) {
         if (error instanceof ConditionalCheckFailedException) return null;
         throw error;

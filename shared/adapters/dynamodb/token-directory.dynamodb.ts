@@ -30,12 +30,14 @@ export const createTokenDirectory = ({ doc, tableName }: DynamoContext): TokenDi
     const exists = mustExist ? 'attribute_exists(pk) AND ' : '';
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
+        // `>=`: a request computed just before a minute boundary may write after another
+        // request opened the next window; it is counted there rather than failing.
         const out = await doc.send(
           new UpdateCommand({
             TableName: tableName,
             Key: key,
             UpdateExpression: 'ADD #c :one',
-            ConditionExpression: `${exists}#w = :w`,
+            ConditionExpression: `${exists}#w >= :w`,
             ExpressionAttributeNames: names,
             ExpressionAttributeValues: { ':one': 1, ':w': windowStart },
             ReturnValues: 'ALL_NEW',

@@ -34,6 +34,9 @@ export const normaliseProtocol = (protocol: string): (typeof proxyProtocols)[num
 };
 
 const optionalString = () => z.string().nullish();
+/** An optional JSON integer whose type error reads "must be an integer" whatever was sent (zod says "a number" for a string). */
+const optionalInteger = () =>
+  z.custom<number>((value) => Number.isInteger(value), { params: { expectedType: 'an integer' } }).nullish();
 const optionalBoolean = () => z.boolean().nullish();
 
 export const settingsShape = {
@@ -74,7 +77,7 @@ export const CreateInstanceBody = z
     websocketMediaBase64: optionalBoolean(),
     chatwootEnabled: optionalBoolean(),
     chatwootBaseUrl: optionalString(),
-    chatwootAccountId: z.int().nullish(),
+    chatwootAccountId: optionalInteger(),
     chatwootApiToken: optionalString(),
     chatwootInboxName: optionalString(),
     chatwootSignMessages: optionalBoolean(),

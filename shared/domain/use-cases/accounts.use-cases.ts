@@ -33,7 +33,7 @@ const isNonNegativeInteger = (value: unknown) => Number.isInteger(value) && (val
 const isPositiveInteger = (value: unknown) => Number.isInteger(value) && (value as number) >= 1;
 
 export const CreateAccountBody = z
-  .object({ name: z.string().nullish(), instanceQuota: z.unknown() })
+  .object({ name: z.string().nullish(), instanceQuota: z.unknown().optional() })
   .superRefine((body, ctx) => {
     nameCheck(ctx, body.name, true);
     if (body.instanceQuota !== undefined && body.instanceQuota !== null && !isNonNegativeInteger(body.instanceQuota)) fail(ctx, quotaMessage);
@@ -42,9 +42,9 @@ export type CreateAccountBody = z.output<typeof CreateAccountBody>;
 
 export const UpdateAccountBody = z
   .object({
-    instanceQuota: z.unknown(),
+    instanceQuota: z.unknown().optional(),
     name: z.string().nullish(),
-    rateLimits: z.object({ global: z.unknown(), create: z.unknown() }).nullish(),
+    rateLimits: z.object({ global: z.unknown().optional(), create: z.unknown().optional() }).nullish(),
   })
   .superRefine((body, ctx) => {
     const present = (value: unknown) => value !== undefined && value !== null;

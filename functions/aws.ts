@@ -1,0 +1,63 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
+import { z } from 'zod';
+import { KmsKeyring } from '../shared/adapters/keys/keyring.kms.ts';
+import { createLogger } from '../shared/observability/logger.ts';
+import { createAppDeps, type AppDeps } from './deps.ts';
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+/**
+ * The Lambda functions' configuration, set by `infra/` as environment variables. Parsed once
+ * per cold start; a missing value fails the cold start, never a request.
+ */
+const AwsConfig = z.object({
+  ZAPFLEET_TABLE_NAME: z.string().min(3),
+  ZAPFLEET_KMS_KEY_ID: z.string().min(1),
+  /** The token pepper, encrypted under the KMS key (context `{purpose: 'token-pepper'}`). */
+  ZAPFLEET_TOKEN_PEPPER_CIPHERTEXT: z.string().min(1),
+  ZAPFLEET_CORS_ORIGINS: z.string().default(''),
+  ZAPFLEET_DEFAULT_INSTANCE_QUOTA: z.coerce.number().int().min(0).default(10),
+  ZAPFLEET_RATE_LIMIT_GLOBAL: positiveInt(100),
+  ZAPFLEET_RATE_LIMIT_CREATE: positiveInt(20),
+  ZAPFLEET_RATE_LIMIT_IP: positiveInt(100),
+  ZAPFLEET_RATE_LIMIT_ADMIN: positiveInt(100),
+  ZAPFLEET_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false']).default('false'),
+  ZAPFLEET_LOG_LEVEL: z.enum(['info', 'warn', 'error', 'silent']).default('info'),
+});
+
+let cached: Promise<AppDeps> | undefined;
+
+/**
+ * The composition root of every Lambda: AWS clients created once per execution environment and
+ * handed to the adapters. On AWS the admin routes are authorised by IAM (spec §2.10), so no
+ * admin key exists here.
+ */
+export const awsDeps = (env: NodeJS.ProcessEnv = process.env): Promise<AppDeps> => {
+  cached ??= (async () => {
+    const config = AwsConfig.parse(env);
+    const kms = new KMSClient({});
+    const pepper = await kms.send(
+      new DecryptCommand({
+        CiphertextBlob: Buffer.from(config.ZAPFLEET_TOKEN_PEPPER_CIPHERTEXT, 'base64'),
+        KeyId: config.ZAPFLEET_KMS_KEY_ID,
+        EncryptionContext: { purpose: 'token-pepper' },
+      }),
+    );
+    if (!pepper.Plaintext) throw new Error('ZAPFLEET_TOKEN_PEPPER_CIPHERTEXT did not decrypt');
+    return createAppDeps({
+      dynamo: new DynamoDBClient({}),
+      tableName: config.ZAPFLEET_TABLE_NAME,
+      keyring: new KmsKeyring(kms, config.ZAPFLEET_KMS_KEY_ID),
+      pepper: Buffer.from(pepper.Plaintext),
+      logger: createLogger({ level: config.ZAPFLEET_LOG_LEVEL }),
+      cors: { allowedOrigins: config.ZAPFLEET_CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean) },
+      adminKey: null,
+      defaults: { instanceQuota: config.ZAPFLEET_DEFAULT_INSTANCE_QUOTA, rateLimits: { global: config.ZAPFLEET_RATE_LIMIT_GLOBAL, create: config.ZAPFLEET_RATE_LIMIT_CREATE } },
+      limits: { ip: config.ZAPFLEET_RATE_LIMIT_IP, admin: config.ZAPFLEET_RATE_LIMIT_ADMIN },
+      outbound: { allowPrivate: config.ZAPFLEET_ALLOW_PRIVATE_TARGETS === 'true', allowLoopback: false },
+      health: {},
+    });
+  })();
+  return cached;
+};
