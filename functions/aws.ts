@@ -1,7 +1,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { z } from 'zod';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { KmsKeyring } from '../shared/adapters/keys/keyring.kms.ts';
+import { createSqsCommandBus } from '../shared/adapters/sqs/command-bus.sqs.ts';
 import { createLogger } from '../shared/observability/logger.ts';
 import { createAppDeps, type AppDeps } from './deps.ts';
 
@@ -24,6 +26,8 @@ const AwsConfig = z.object({
   ZAPFLEET_RATE_LIMIT_ADMIN: positiveInt(100),
   ZAPFLEET_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false']).default('false'),
   ZAPFLEET_LOG_LEVEL: z.enum(['info', 'warn', 'error', 'silent']).default('info'),
+  /** The shard command queues, comma-separated, in shard order. */
+  ZAPFLEET_COMMAND_QUEUE_URLS: z.string().min(1),
 });
 
 let cached: Promise<AppDeps> | undefined;
@@ -45,6 +49,7 @@ export const awsDeps = (env: NodeJS.ProcessEnv = process.env): Promise<AppDeps> 
       }),
     );
     if (!pepper.Plaintext) throw new Error('ZAPFLEET_TOKEN_PEPPER_CIPHERTEXT did not decrypt');
+    const queueUrls = config.ZAPFLEET_COMMAND_QUEUE_URLS.split(',').map((url) => url.trim());
     return createAppDeps({
       dynamo: new DynamoDBClient({}),
       tableName: config.ZAPFLEET_TABLE_NAME,
@@ -57,6 +62,8 @@ export const awsDeps = (env: NodeJS.ProcessEnv = process.env): Promise<AppDeps> 
       limits: { ip: config.ZAPFLEET_RATE_LIMIT_IP, admin: config.ZAPFLEET_RATE_LIMIT_ADMIN },
       outbound: { allowPrivate: config.ZAPFLEET_ALLOW_PRIVATE_TARGETS === 'true', allowLoopback: false },
       health: {},
+      bus: createSqsCommandBus({ sqs: new SQSClient({}), queueUrlOf: (shard) => queueUrls[shard] as string, shards: queueUrls.length }),
+      connectWaitMs: 25_000,
     });
   })();
   return cached;

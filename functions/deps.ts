@@ -9,6 +9,8 @@ import { createSecretVault } from '../shared/adapters/keys/secret-vault.ts';
 import { createTokenHasher } from '../shared/adapters/keys/token-hasher.ts';
 import { createOutboundTargetPolicy } from '../shared/adapters/net/outbound-target-policy.ts';
 import type { RateLimits } from '../shared/domain/account/account.ts';
+import type { CommandBus } from '../shared/domain/fleet/commands.ts';
+import QRCode from 'qrcode';
 import type { Keyring, SecretVault, TokenHasher } from '../shared/domain/ports/keyring.port.ts';
 import type { OutboundTargetPolicy } from '../shared/domain/ports/outbound-target.port.ts';
 import type { AccountRepository, InstanceRepository, TokenDirectory } from '../shared/domain/ports/repositories.port.ts';
@@ -32,6 +34,10 @@ export interface AppDeps {
   limits: { ip: number; admin: number };
   /** Readiness probes for `GET /health`, by component (spec Z10). */
   health: Record<string, () => Promise<void>>;
+  bus: CommandBus;
+  /** How long `connect` waits for a code: 25 s on AWS, 60 s embedded (spec D48). */
+  connectWaitMs: number;
+  qrToDataUrl: (qr: string) => Promise<string>;
 }
 
 export interface AppDepsInput {
@@ -46,6 +52,8 @@ export interface AppDepsInput {
   limits: AppDeps['limits'];
   outbound: { allowPrivate: boolean; allowLoopback: boolean };
   health: AppDeps['health'];
+  bus: CommandBus;
+  connectWaitMs: number;
   clock?: Clock;
 }
 
@@ -66,5 +74,8 @@ export const createAppDeps = (input: AppDepsInput): AppDeps => {
     defaults: input.defaults,
     limits: input.limits,
     health: input.health,
+    bus: input.bus,
+    connectWaitMs: input.connectWaitMs,
+    qrToDataUrl: (qr) => QRCode.toDataURL(qr, { errorCorrectionLevel: 'L', margin: 2 }),
   };
 };

@@ -30,6 +30,10 @@ const main = async (): Promise<void> => {
       },
     );
   };
+  // A WhatsApp library callback that rejects must not take every other session down with it.
+  process.on('unhandledRejection', (reason: unknown) => {
+    process.stderr.write(`zapfleet: unhandled rejection: ${reason instanceof Error ? reason.message : String(reason)}\n`);
+  });
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 };

@@ -11,6 +11,10 @@ import { authorizerHandler } from '../functions/authorizer/authorizer.handler.ts
 import { createAppDeps, type AppDeps } from '../functions/deps.ts';
 import { instanceModule } from '../functions/instance/instance.handlers.ts';
 import { healthHandler } from '../functions/system/health.handler.ts';
+import { createBaileysConnectionFactory } from '../session-runner/baileys/baileys-connection.ts';
+import { createSqsCommandBus } from '../shared/adapters/sqs/command-bus.sqs.ts';
+import { createRunner, type Runner } from '../session-runner/runner.ts';
+import { documentClient } from '../shared/adapters/dynamodb/document-client.ts';
 import { ensureTable } from '../shared/adapters/dynamodb/table.ts';
 import { LocalKeyring } from '../shared/adapters/keys/keyring.local.ts';
 import { loadOrCreateLocalKeyMaterial } from '../shared/adapters/keys/local-key-file.ts';
@@ -35,6 +39,7 @@ export interface RunningStack {
   url: string;
   port: number;
   deps: AppDeps;
+  runner: Runner;
   adminKey: string;
   /** Printed once, on the first start that created the `default` account. */
   defaultAccountToken: string | null;
@@ -45,6 +50,10 @@ export interface RunningStack {
 
 export interface StackOptions {
   logger?: Logger;
+  /** Where Baileys connects: the WhatsApp sandbox in sandbox mode and tests. */
+  waWebSocketUrl?: string;
+  /** Long-poll wait of the in-process runner's queue consumers (tests shorten it). */
+  consumerWaitSeconds?: number;
   /** Where the start-up banner goes (stdout for `npm start`). */
   print?: (line: string) => void;
 }
@@ -116,6 +125,8 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       defaults: { instanceQuota: config.defaultInstanceQuota, rateLimits: { global: config.rateLimits.global, create: config.rateLimits.create } },
       limits: { ip: config.rateLimits.ip, admin: config.rateLimits.admin },
       outbound: { allowPrivate: config.allowPrivateTargets, allowLoopback: config.allowLoopbackTargets },
+      bus: createSqsCommandBus({ sqs, queueUrlOf: (shard) => queueUrls[shard] as string, shards: embeddedResources.shards }),
+      connectWaitMs: 60_000,
       health: {
         store: async () => void (await dynamo.send(new DescribeTableCommand({ TableName: config.tableName }))),
         queue: async () => void (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrls.at(-1), AttributeNames: ['QueueArn'] }))),
@@ -126,6 +137,22 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
         },
       },
     });
+
+    const runner = createRunner({
+      dynamo: { doc: documentClient(dynamo), tableName: config.tableName },
+      sqs,
+      queueUrlOf: (shard) => queueUrls[shard] as string,
+      shards: embeddedResources.shards,
+      factory: createBaileysConnectionFactory({ logger, waWebSocketUrl: options.waWebSocketUrl }),
+      instances: deps.instances,
+      vault: deps.vault,
+      logger,
+      clock: deps.clock,
+      runnerId: `embedded-${randomBytes(6).toString('hex')}`,
+      waitTimeSeconds: options.consumerWaitSeconds,
+    });
+    await runner.start();
+    cleanups.push(() => runner.stop());
 
     let defaultAccountToken: string | null = null;
     if ((await deps.accounts.list()).length === 0) {
@@ -162,7 +189,7 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       print('Create your first instance:');
       print(`  curl -X POST "${url}/api/instance/new" -H "token: ${defaultAccountToken}" -H "Content-Type: application/json" -d '{"name":"minha-instancia"}'`);
     }
-    return { url, port, deps, adminKey: admin.key, defaultAccountToken, dynamoCalls: () => calls, stop };
+    return { url, port, deps, runner, adminKey: admin.key, defaultAccountToken, dynamoCalls: () => calls, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -6,6 +6,7 @@ import { proxyView, settingsView } from '../../shared/domain/instance/instance.v
 import { createInstance } from '../../shared/domain/use-cases/create-instance.use-case.ts';
 import { getS3, updateProxy, updateS3, updateSettings } from '../../shared/domain/use-cases/instance-config.use-cases.ts';
 import { deleteInstance, listInstances } from '../../shared/domain/use-cases/list-instances.use-case.ts';
+import { connectInstance, logoutInstance, notifySettingsChanged, reconnectInstance, stopDeletedInstance } from '../../shared/domain/use-cases/session.use-cases.ts';
 import { httpHandler, moduleHandler } from '../../shared/http/http-handler.ts';
 import { created, ok } from '../../shared/http/responses.ts';
 import { routes, type RouteDef } from '../../shared/http/routes.ts';
@@ -25,6 +26,29 @@ const countMessage = (count: number) => `${count} ${count === 1 ? 'Instance' : '
 export const instanceHandlers = (deps: AppDeps): Map<string, Handler> => {
   const entries: [string, Handler][] = [
     [
+      'connect',
+      httpHandler(deps, routeOf('connect'), {}, async (req) => {
+        const outcome = await connectInstance(deps, instanceOf(req.instance), req.query);
+        return outcome.kind === 'qr'
+          ? ok({ message: 'QR code generated', qrCode: outcome.qrCode, qrCodeBase64: outcome.qrCodeBase64, status: 'qr' })
+          : ok({ message: 'Pairing code generated', pairingCode: outcome.pairingCode, status: 'pairing' });
+      }),
+    ],
+    [
+      'reconnect',
+      httpHandler(deps, routeOf('reconnect'), {}, async (req) => {
+        await reconnectInstance(deps, instanceOf(req.instance));
+        return ok({ message: 'Reconnect initiated', status: 'connecting' });
+      }),
+    ],
+    [
+      'logout',
+      httpHandler(deps, routeOf('logout'), {}, async (req) => {
+        await logoutInstance(deps, instanceOf(req.instance));
+        return ok({ message: 'Instance logged out', instance: { status: 'loggedout' } });
+      }),
+    ],
+    [
       'create',
       httpHandler(deps, routeOf('create'), { body: CreateInstanceBody }, async (req) =>
         created({ message: 'Instance created', instance: await createInstance(deps, { principal: principalOf(req.principal), body: req.body }) }),
@@ -41,6 +65,7 @@ export const instanceHandlers = (deps: AppDeps): Map<string, Handler> => {
       'delete',
       httpHandler(deps, routeOf('delete'), {}, async (req) => {
         await deleteInstance(deps, instanceOf(req.instance));
+        await stopDeletedInstance(deps, instanceOf(req.instance));
         return ok({ message: 'Instance deleted', instance: { status: 'deleted' } });
       }),
     ],
@@ -52,9 +77,11 @@ export const instanceHandlers = (deps: AppDeps): Map<string, Handler> => {
     ],
     [
       'updateSettings',
-      httpHandler(deps, routeOf('updateSettings'), { body: UpdateSettingsBody }, async (req) =>
-        ok({ message: 'Settings updated successfully', settings: await updateSettings(deps, instanceOf(req.instance), req.body) }),
-      ),
+      httpHandler(deps, routeOf('updateSettings'), { body: UpdateSettingsBody }, async (req) => {
+        const settings = await updateSettings(deps, instanceOf(req.instance), req.body);
+        await notifySettingsChanged(deps, instanceOf(req.instance));
+        return ok({ message: 'Settings updated successfully', settings });
+      }),
     ],
     [
       'getProxy',

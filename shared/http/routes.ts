@@ -32,6 +32,9 @@ const route = (
 export const routes: readonly RouteDef[] = [
   route('POST', '/api/instance/new', 'instance', 'create', 'Failed to create instance', { bucket: 'create', accountOnly: true }),
   route('GET', '/api/instance/list', 'instance', 'list', 'Failed to list instances'),
+  route('GET', '/api/instance/connect/{instance}', 'instance', 'connect', 'Failed to connect: internal error'),
+  route('POST', '/api/instance/reconnect/{instance}', 'instance', 'reconnect', 'Failed to reconnect: internal error'),
+  route('DELETE', '/api/instance/logout/{instance}', 'instance', 'logout', 'Failed to logout instance'),
   route('DELETE', '/api/instance/delete/{instance}', 'instance', 'delete', 'Failed to delete instance: internal error', { accountOnly: true }),
   route('GET', '/api/instance/getSettings/{instance}', 'instance', 'getSettings', 'Failed to get settings configuration'),
   route('POST', '/api/instance/settings/{instance}', 'instance', 'updateSettings', 'Failed to update settings configuration'),

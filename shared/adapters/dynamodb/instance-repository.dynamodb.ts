@@ -67,6 +67,25 @@ export const createInstanceRepository = ({ doc, tableName }: DynamoContext): Ins
     return items;
   };
 
+  const queryWhole = async (pk: string): Promise<Record<string, unknown>[]> => {
+    const items: Record<string, unknown>[] = [];
+    let cursor: Record<string, unknown> | undefined;
+    do {
+      const page = await doc.send(
+        new QueryCommand({
+          TableName: tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': pk },
+          ProjectionExpression: 'pk, sk',
+          ExclusiveStartKey: cursor,
+        }),
+      );
+      items.push(...(page.Items ?? []));
+      cursor = page.LastEvaluatedKey;
+    } while (cursor);
+    return items;
+  };
+
   return {
     async create({ instance, webhooks, chatwootRequest, token }) {
       const cancelled = await transactWrite(doc, {
@@ -145,7 +164,9 @@ export const createInstanceRepository = ({ doc, tableName }: DynamoContext): Ins
       // Sub-items first, the instance item last: an interrupted delete leaves an instance that
       // can be deleted again, never sub-items that a new instance of the same name would inherit.
       const items = await queryPartition(instance.accountId, keys.instanceItemsPrefix(instance.name));
-      const subItems = items.filter((item) => item.entity !== 'instance');
+      // The WhatsApp auth state and the session's runtime items go too (spec #6).
+      const runtimeItems = [...(await queryWhole(keys.authPartition(instance.id))), ...(await queryWhole(keys.session(instance.id).pk))];
+      const subItems = [...runtimeItems, ...items.filter((item) => item.entity !== 'instance')];
       for (let i = 0; i < subItems.length; i += 25) {
         let requests: Record<string, unknown>[] | undefined = subItems
           .slice(i, i + 25)

@@ -18,6 +18,11 @@ import {
  * | webhook           | ACCOUNT#<id>        | INSTANCE#<name>#WEBHOOK#<label> |            |                   |
  * | chatwoot request  | ACCOUNT#<id>        | INSTANCE#<name>#CHATWOOT_REQUEST|            |                   |
  * | rate window       | RATE#<bucket key>   | RATE                            |            |                   |
+ * | shard lease       | LEASE#<shard>       | LEASE                           |            |                   |
+ * | runner heartbeat  | RUNNERS             | RUNNER#<runnerId>               |            |                   |
+ * | session (runtime) | SESSION#<instanceId>| SESSION                         | SHARD#<n>  | <instanceId>      |
+ * | auth creds        | AUTH#<instanceId>   | CREDS                           |            |                   |
+ * | auth key          | AUTH#<instanceId>   | KEY#<type>#<id>                 |            |                   |
  *
  * Instance names never contain `#` (spec §0.13), so `INSTANCE#<name>#` prefixes cannot collide.
  * Token items also carry their own rate-limit windows, so authentication and counting are one write.
@@ -39,6 +44,14 @@ export const keys = {
   webhook: (accountId: string, name: string, label: string) => ({ pk: `ACCOUNT#${accountId}`, sk: `INSTANCE#${name}#WEBHOOK#${label}` }),
   chatwootRequest: (accountId: string, name: string) => ({ pk: `ACCOUNT#${accountId}`, sk: `INSTANCE#${name}#CHATWOOT_REQUEST` }),
   rate: (bucketKey: string) => ({ pk: `RATE#${bucketKey}`, sk: 'RATE' }),
+  lease: (shard: number) => ({ pk: `LEASE#${shard}`, sk: 'LEASE' }),
+  runnersPartition: 'RUNNERS',
+  runner: (runnerId: string) => ({ pk: 'RUNNERS', sk: `RUNNER#${runnerId}` }),
+  session: (instanceId: string) => ({ pk: `SESSION#${instanceId}`, sk: 'SESSION' }),
+  shardIndex: (shard: number) => `SHARD#${shard}`,
+  authPartition: (instanceId: string) => `AUTH#${instanceId}`,
+  authCreds: (instanceId: string) => ({ pk: `AUTH#${instanceId}`, sk: 'CREDS' }),
+  authKey: (instanceId: string, type: string, id: string) => ({ pk: `AUTH#${instanceId}`, sk: `KEY#${type}#${id}` }),
 } as const;
 
 /** Creates the table (and its TTL) when missing: the embedded stack and the tests. */

@@ -102,6 +102,31 @@ export interface Profile {
 
 export const emptyProfile: Readonly<Profile> = Object.freeze({ name: null, pictureUrl: null, isBusiness: false, businessName: '' });
 
+/** The linking attempt the API is waiting on (`GET /api/instance/connect`), written by the runner. */
+export interface LinkingAttempt {
+  attemptId: string;
+  qr: string | null;
+  pairingCode: string | null;
+  /** Why no code could be produced (`Failed to connect: <reason>`), or `rate_limited`. */
+  error: string | null;
+  updatedAt: string;
+}
+
+/** The finer-grained `instance.state` vocabulary (spec §0.14). */
+export const sessionStates = ['connecting', 'qr_ready', 'pairing_code_ready', 'connected', 'disconnected', 'logged_out', 'temp_banned', 'needs_relink'] as const;
+export type SessionState = (typeof sessionStates)[number];
+
+export const statusOfState: Record<SessionState, InstanceStatus> = {
+  connecting: 'connecting',
+  qr_ready: 'connecting',
+  pairing_code_ready: 'connecting',
+  connected: 'connected',
+  disconnected: 'disconnected',
+  logged_out: 'loggedout',
+  temp_banned: 'disconnected',
+  needs_relink: 'loggedout',
+};
+
 export interface InstanceRecord {
   id: string;
   accountId: string;
@@ -112,6 +137,11 @@ export interface InstanceRecord {
   /** Sealed (field `token`): the contract shows the TokenInstance again in lists and events. */
   tokenSealed: string;
   status: InstanceStatus;
+  /** The finer state behind `status` (absent on instances that never connected). */
+  state?: SessionState;
+  /** A linked session is saved (reconnect possible). */
+  hasSession?: boolean;
+  linking?: LinkingAttempt | null;
   numberJid: string | null;
   profile: Profile;
   settings: Settings;

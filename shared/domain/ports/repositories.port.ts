@@ -9,7 +9,7 @@ export interface NewInstance {
   token: TokenEntry;
 }
 
-export type InstancePatch = Partial<Pick<InstanceRecord, 'settings' | 'proxy' | 's3' | 'websocket'>> & { updatedAt: string };
+export type InstancePatch = Partial<Pick<InstanceRecord, 'settings' | 'proxy' | 's3' | 'websocket' | 'linking' | 'status' | 'state' | 'hasSession'>> & { updatedAt?: string };
 
 export interface InstanceRepository {
   /**

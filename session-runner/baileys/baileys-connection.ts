@@ -1,0 +1,175 @@
+import makeWASocket, {
+  Browsers,
+  makeCacheableSignalKeyStore,
+  type AuthenticationState,
+  type ConnectionState,
+  type UserFacingSocketConfig,
+  type WASocket,
+} from '@whiskeysockets/baileys';
+import { HttpsProxyAgent } from 'https-proxy-agent';
+import { SocksProxyAgent } from 'socks-proxy-agent';
+import { ProxyAgent } from 'undici';
+import type { Logger } from '../../shared/domain/ports/runtime.port.ts';
+import type { WaConnection, WaConnectionFactory, WaConnectionOptions, WaEvent } from '../../shared/domain/ports/wa-connection.port.ts';
+
+export interface BaileysFactoryOptions {
+  logger: Logger;
+  /** The WhatsApp sandbox's URL in sandbox mode; WhatsApp's own edge otherwise. */
+  waWebSocketUrl?: string;
+  /** Client version and browser are runtime config: WhatsApp may reject a version (405). */
+  version?: [number, number, number];
+  /**
+   * Baileys hangs in `connecting` when the WebSocket upgrade is answered with a non-101 status:
+   * the watchdog ends such a socket so the supervisor sees a close and applies its policy.
+   */
+  connectWatchdogMs?: number;
+  /** Idle sessions are cheap only with Baileys' per-socket caches kept small (ARCHITECTURE §6). */
+  lean?: boolean;
+}
+
+/** Baileys wants a pino logger; zapfleet's logs go through its own redacting logger instead. */
+const silentPino = () => {
+  const logger = {
+    level: 'silent',
+    child: () => logger,
+    trace: () => undefined,
+    debug: () => undefined,
+    info: () => undefined,
+    warn: () => undefined,
+    error: () => undefined,
+    fatal: () => undefined,
+  };
+  return logger as unknown as UserFacingSocketConfig['logger'];
+};
+
+const proxyUrl = (proxy: NonNullable<WaConnectionOptions['proxy']>): string => {
+  const auth = proxy.username ? `${encodeURIComponent(proxy.username)}:${encodeURIComponent(proxy.password ?? '')}@` : '';
+  const scheme = proxy.protocol === 'socks5' ? 'socks5h' : proxy.protocol;
+  return `${scheme}://${auth}${proxy.host}:${proxy.port}`;
+};
+
+/**
+ * A proxy needs three Baileys settings (ARCHITECTURE §6): `agent` for the WebSocket,
+ * `fetchAgent` for media uploads and `options.dispatcher` for media downloads.
+ */
+export const proxySettings = (proxy: WaConnectionOptions['proxy']): Pick<UserFacingSocketConfig, 'agent' | 'fetchAgent' | 'options'> => {
+  if (!proxy) return {};
+  const url = proxyUrl(proxy);
+  const agent = (proxy.protocol === 'socks5' ? new SocksProxyAgent(url) : new HttpsProxyAgent(url)) as unknown as NonNullable<UserFacingSocketConfig['agent']>;
+  // undici has no SOCKS dispatcher: media downloads through a SOCKS5 proxy wait for the media issue.
+  const dispatcher = proxy.protocol === 'socks5' ? undefined : new ProxyAgent(url);
+  return { agent, fetchAgent: agent, options: (dispatcher ? { dispatcher } : {}) as unknown as UserFacingSocketConfig['options'] };
+};
+
+const statusCodeOf = (error: unknown): number => {
+  const output = (error as { output?: { statusCode?: number } } | undefined)?.output;
+  return output?.statusCode ?? 428;
+};
+
+/** Opens WhatsApp sockets with Baileys, one per `open` call. */
+export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): WaConnectionFactory => ({
+  open(options: WaConnectionOptions): WaConnection {
+    const auth = options.auth as AuthenticationState;
+    const watchdogMs = factory.connectWatchdogMs ?? 30_000;
+    const pino = silentPino();
+    let closed = false;
+    const emit = (event: WaEvent) => {
+      if (closed && event.type !== 'close') return;
+      options.onEvent(event);
+    };
+    const sock: WASocket = makeWASocket({
+      auth: { creds: auth.creds, keys: makeCacheableSignalKeyStore(auth.keys, pino) },
+      logger: pino,
+      ...(factory.waWebSocketUrl ? { waWebSocketUrl: factory.waWebSocketUrl } : {}),
+      ...(factory.version ? { version: factory.version } : {}),
+      browser: Browsers.macOS('Chrome'),
+      markOnlineOnConnect: options.settings.keepOnlineStatus,
+      syncFullHistory: options.historyDays !== null || !options.settings.disableHistorySync,
+      shouldSyncHistoryMessage: () => options.historyDays !== null || !options.settings.disableHistorySync,
+      enableRecentMessageCache: factory.lean !== true,
+      fireInitQueries: true,
+      generateHighQualityLinkPreview: false,
+      ...proxySettings(options.proxy),
+    });
+
+    let opened = false;
+    const watchdog = setTimeout(() => {
+      if (!opened && !closed) {
+        void sock.end(Object.assign(new Error('connect watchdog: no progress'), { output: { statusCode: 408 } }) as never);
+      }
+    }, watchdogMs);
+    watchdog.unref();
+
+    emit({ type: 'connecting' });
+    sock.ev.on('creds.update', () => {
+      options.saveCreds().catch((error: unknown) => {
+        factory.logger.error('auth state write failed', { instanceId: options.instanceId, error: String(error) });
+        // A creds write that cannot land must not leave a socket running on state we cannot keep.
+        void sock.end(Object.assign(new Error('auth state write failed'), { output: { statusCode: 500 } }) as never);
+      });
+    });
+    sock.ev.on('connection.update', (update: Partial<ConnectionState>) => {
+      if (update.qr) {
+        // A QR means the server answered: the connect watchdog has done its job.
+        clearTimeout(watchdog);
+        emit({ type: 'qr', qr: update.qr });
+      }
+      if (update.connection === 'open') {
+        opened = true;
+        clearTimeout(watchdog);
+        const me = sock.user ?? auth.creds.me;
+        emit({
+          type: 'open',
+          jid: (me?.id ?? '').replace(/:\d+@/, '@'),
+          profile: { name: me?.name ?? auth.creds.me?.name ?? null, pictureUrl: null, isBusiness: false, businessName: '' },
+        });
+      }
+      if (update.connection === 'close') {
+        clearTimeout(watchdog);
+        if (closed) return;
+        closed = true;
+        const error = update.lastDisconnect?.error;
+        options.onEvent({ type: 'close', code: statusCodeOf(error), message: error instanceof Error ? error.message : 'closed' });
+      }
+    });
+    sock.ev.on('call', (calls) => {
+      for (const call of calls) emit({ type: 'call', callId: call.id, from: call.from, status: call.status });
+    });
+    sock.ev.on('messages.upsert', ({ messages, type }) => {
+      for (const message of messages) {
+        const key = message.key;
+        if (!key?.remoteJid || !key.id) continue;
+        const text = message.message?.conversation ?? message.message?.extendedTextMessage?.text ?? null;
+        emit({
+          type: 'message',
+          key: { remoteJid: key.remoteJid, id: key.id, participant: key.participant ?? undefined, fromMe: key.fromMe === true },
+          isGroup: key.remoteJid.endsWith('@g.us'),
+          isStatus: key.remoteJid === 'status@broadcast',
+          isHistory: type !== 'notify',
+          text,
+          pushName: message.pushName ?? null,
+        });
+      }
+    });
+
+    return {
+      requestPairingCode: (phoneNumber) => sock.requestPairingCode(phoneNumber),
+      sendPresence: (available) => sock.sendPresenceUpdate(available ? 'available' : 'unavailable'),
+      rejectCall: (callId, from) => sock.rejectCall(callId, from),
+      sendText: async (toJid, text) => (await sock.sendMessage(toJid, { text }))?.key.id ?? '',
+      markRead: (keys) => sock.readMessages(keys),
+      logout: async () => {
+        try {
+          await sock.logout();
+        } finally {
+          closed = true;
+          clearTimeout(watchdog);
+        }
+      },
+      stop: () => {
+        clearTimeout(watchdog);
+        void sock.end(undefined);
+      },
+    };
+  },
+});

@@ -1,0 +1,107 @@
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { randomUUID } from 'node:crypto';
+import type { DynamoContext } from '../shared/adapters/dynamodb/document-client.ts';
+import { createSessionRepository } from '../shared/adapters/dynamodb/session-repository.dynamodb.ts';
+import { shardOf } from '../shared/domain/fleet/fleet.ts';
+import type { SecretVault } from '../shared/domain/ports/keyring.port.ts';
+import type { InstanceRepository } from '../shared/domain/ports/repositories.port.ts';
+import type { Clock, Logger } from '../shared/domain/ports/runtime.port.ts';
+import type { WaConnectionFactory } from '../shared/domain/ports/wa-connection.port.ts';
+import { createDynamoAuthState } from './baileys/auth-state.dynamodb.ts';
+import { createShardConsumer, type ShardConsumer } from './consumer/shard-consumer.ts';
+import { createLeaseManager, type LeaseManager } from './leases/lease-manager.ts';
+import { createLeaseStore } from './leases/lease-store.dynamodb.ts';
+import { createSessionSupervisor } from './supervisor/session-supervisor.ts';
+
+export interface RunnerOptions {
+  dynamo: DynamoContext;
+  sqs: SQSClient;
+  queueUrlOf: (shard: number) => string;
+  shards: number;
+  factory: WaConnectionFactory;
+  instances: InstanceRepository;
+  vault: SecretVault;
+  logger: Logger;
+  clock: Clock;
+  runnerId?: string;
+  leaseTtlMs?: number;
+  renewEveryMs?: number;
+  /** Long-poll wait of the shard consumers (20 s in production; tests shorten it). */
+  waitTimeSeconds?: number;
+  restoreStaggerMs?: number;
+  linkTimeoutMs?: number;
+}
+
+/**
+ * A session runner (the Fargate task on AWS, in-process in the embedded stack): it holds its
+ * fair share of shard leases, consumes the command queues of the shards it holds, and keeps the
+ * sockets of those shards open through the supervisor. Acquiring a shard starts its consumer and
+ * restores its sessions; losing one stops the consumer and closes its sockets (auth kept).
+ */
+export const createRunner = (options: RunnerOptions) => {
+  const runnerId = options.runnerId ?? `runner-${randomUUID()}`;
+  const consumers = new Map<number, ShardConsumer>();
+  const sessions = createSessionRepository(options.dynamo, options.clock);
+  const timers = { setTimeout: (callback: () => void, ms: number) => setTimeout(callback, ms), clearTimeout: (handle: unknown) => clearTimeout(handle as NodeJS.Timeout) };
+  let manager: LeaseManager | null = null;
+
+  const supervisor = createSessionSupervisor({
+    factory: options.factory,
+    instances: options.instances,
+    sessions,
+    vault: options.vault,
+    loadAuthState: ({ instanceId, cipher, fence }) => createDynamoAuthState(options.dynamo, { instanceId, cipher, fence, logger: options.logger }),
+    fenceOf: (shard) => manager?.fenceOf(shard) ?? null,
+    shardOf: (instanceId) => shardOf(instanceId, options.shards),
+    clock: options.clock,
+    timers,
+    random: Math.random,
+    logger: options.logger,
+    restoreStaggerMs: options.restoreStaggerMs,
+    linkTimeoutMs: options.linkTimeoutMs,
+    alarm: (name, ref) => options.logger.error(`alarm: ${name}`, { metric: `zapfleet.${name}`, instanceId: ref.instanceId }),
+  });
+
+  manager = createLeaseManager({
+    store: createLeaseStore(options.dynamo),
+    runnerId,
+    shards: options.shards,
+    ttlMs: options.leaseTtlMs,
+    renewEveryMs: options.renewEveryMs,
+    clock: options.clock,
+    timers,
+    logger: options.logger,
+    onAcquired: async (lease) => {
+      const consumer = createShardConsumer({
+        sqs: options.sqs,
+        queueUrl: options.queueUrlOf(lease.shard),
+        handle: (command) => supervisor.handle(command),
+        logger: options.logger,
+        waitTimeSeconds: options.waitTimeSeconds,
+      });
+      consumers.set(lease.shard, consumer);
+      consumer.start();
+      options.logger.info('shard acquired', { runnerId, shard: lease.shard, epoch: lease.epoch });
+      await supervisor.restore(lease.shard);
+    },
+    onLost: async (shard, reason) => {
+      options.logger.info('shard released', { runnerId, shard, reason });
+      // Sockets close at the same time as the consumer drains: on a self-fence the lease may
+      // lapse soon, and a long-running command must not keep the shard's sockets open past it.
+      const consumer = consumers.get(shard);
+      consumers.delete(shard);
+      await Promise.all([consumer?.stop(), supervisor.release(shard)]);
+    },
+  });
+
+  return {
+    runnerId,
+    supervisor,
+    start: () => (manager as LeaseManager).start(),
+    /** SIGTERM: stop consuming, close sockets (auth kept), release leases. */
+    stop: () => (manager as LeaseManager).stop(),
+    held: () => (manager as LeaseManager).held(),
+  };
+};
+
+export type Runner = ReturnType<typeof createRunner>;

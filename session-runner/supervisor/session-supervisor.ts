@@ -1,0 +1,440 @@
+import type { Fence } from '../../shared/domain/fleet/fleet.ts';
+import type { SessionCommand } from '../../shared/domain/fleet/commands.ts';
+import type { InstanceRecord, SessionState, Settings } from '../../shared/domain/instance/instance.ts';
+import { sealedFields } from '../../shared/domain/instance/instance.ts';
+import type { InstanceCipher, SecretVault } from '../../shared/domain/ports/keyring.port.ts';
+import type { InstanceRepository } from '../../shared/domain/ports/repositories.port.ts';
+import type { Clock, Logger } from '../../shared/domain/ports/runtime.port.ts';
+import { rfc3339 } from '../../shared/domain/ports/runtime.port.ts';
+import type { InstanceRef, SessionRepository, StateChange } from '../../shared/domain/ports/session-repository.port.ts';
+import type { WaConnection, WaConnectionFactory, WaConnectionOptions, WaEvent } from '../../shared/domain/ports/wa-connection.port.ts';
+
+/** A loaded auth state (see session-runner/baileys/auth-state.dynamodb.ts). */
+export interface AuthStateHandle {
+  state: unknown;
+  saveCreds(): Promise<void>;
+  wipe(): Promise<void>;
+  isLinked(): boolean;
+}
+
+export type AuthStateLoader = (input: { instanceId: string; cipher: InstanceCipher; fence: () => Fence | null }) => Promise<AuthStateHandle>;
+
+export interface Timers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface SupervisorDeps {
+  factory: WaConnectionFactory;
+  instances: InstanceRepository;
+  sessions: SessionRepository;
+  vault: SecretVault;
+  loadAuthState: AuthStateLoader;
+  fenceOf: (shard: number) => Fence | null;
+  shardOf: (instanceId: string) => number;
+  clock: Clock;
+  timers: Timers;
+  random: () => number;
+  logger: Logger;
+  /** A linking attempt without a scan ends after this (spec §0.14: about 2 minutes). */
+  linkTimeoutMs?: number;
+  /** Pause between two sessions restored on a newly acquired shard (login costs CPU). */
+  restoreStaggerMs?: number;
+  /** Called for close codes an operator must hear about (405 client rejected, 440 replaced, 403). */
+  alarm?: (name: 'client_version_rejected' | 'session_replaced' | 'forbidden', ref: InstanceRef) => void;
+}
+
+interface Linking {
+  attemptId: string;
+  phoneNumber: string | null;
+  historyDays: number | null;
+  codeRequested: boolean;
+}
+
+interface Session {
+  ref: InstanceRef;
+  shard: number;
+  generation: number;
+  conn: WaConnection | null;
+  auth: AuthStateHandle | null;
+  settings: Settings;
+  linking: Linking | null;
+  connected: boolean;
+  backoffMs: number;
+  retryTimer: unknown;
+  linkTimer: unknown;
+}
+
+const initialBackoffMs = 1_000;
+const maxBackoffMs = 60_000;
+
+/**
+ * Owns every WhatsApp socket of one runner: opens them for commands and restores, and applies
+ * the reconnect policy per close code (ARCHITECTURE §6):
+ * 401 logged out → wipe, no retry · 403 → temporarily banned, no retry, alarm · 405 → client
+ * rejected, no retry storm, alarm · 411 → needs relink · 440 replaced → never reconnect (it means
+ * two owners: a lease bug), alarm · 515 → reconnect at once · anything else (408, 428, 500, 503…)
+ * → exponential backoff 1 s → 60 s with jitter while the saved session is valid.
+ * Work for one instance is serialised, so commands and restores never race on a socket.
+ */
+export const createSessionSupervisor = (deps: SupervisorDeps) => {
+  const sessions = new Map<string, Session>();
+  const queues = new Map<string, Promise<void>>();
+  const linkTimeoutMs = deps.linkTimeoutMs ?? 120_000;
+  const staggerMs = deps.restoreStaggerMs ?? 50;
+
+  /** Runs `work` after every earlier piece of work for the same instance. */
+  const serial = (instanceId: string, work: () => Promise<void>): Promise<void> => {
+    const previous = queues.get(instanceId) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const settled = next.catch(() => undefined);
+    queues.set(instanceId, settled);
+    void settled.then(() => {
+      if (queues.get(instanceId) === settled) queues.delete(instanceId);
+    });
+    return next;
+  };
+
+  const record = async (session: Session, state: SessionState, reason: string, extra: Omit<StateChange, 'state' | 'reason'> = {}) => {
+    try {
+      await deps.sessions.recordState(session.ref, { state, reason, ...extra });
+    } catch (error) {
+      deps.logger.error('state change not recorded', { instanceId: session.ref.instanceId, state, error: String(error) });
+    }
+  };
+
+  const clearTimers = (session: Session) => {
+    if (session.retryTimer) deps.timers.clearTimeout(session.retryTimer);
+    if (session.linkTimer) deps.timers.clearTimeout(session.linkTimer);
+    session.retryTimer = undefined;
+    session.linkTimer = undefined;
+  };
+
+  /** Closes the socket and forgets it locally; the saved session stays. */
+  const closeSocket = (session: Session) => {
+    clearTimers(session);
+    session.generation += 1;
+    const conn = session.conn;
+    session.conn = null;
+    session.connected = false;
+    conn?.stop();
+  };
+
+  const proxyOf = (instance: InstanceRecord, cipher: InstanceCipher): WaConnectionOptions['proxy'] =>
+    instance.proxy
+      ? {
+          protocol: instance.proxy.protocol,
+          host: instance.proxy.host,
+          port: instance.proxy.port,
+          username: instance.proxy.username,
+          password: instance.proxy.passwordSealed ? cipher.open(sealedFields.proxyPassword, instance.proxy.passwordSealed) : null,
+        }
+      : null;
+
+  const failLinking = async (session: Session, error: string) => {
+    if (!session.linking) return;
+    await deps.sessions.setLinking(session.ref, {
+      attemptId: session.linking.attemptId,
+      qr: null,
+      pairingCode: null,
+      error,
+      updatedAt: rfc3339(deps.clock.now()),
+    });
+  };
+
+  /** Opens (or reopens) the socket of a session. */
+  const open = async (session: Session, reason: string): Promise<void> => {
+    closeSocket(session);
+    const aggregate = await deps.instances.get(session.ref.accountId, session.ref.instanceName);
+    if (!aggregate || aggregate.instance.id !== session.ref.instanceId) {
+      sessions.delete(session.ref.instanceId);
+      await deps.sessions.forget(session.ref.instanceId);
+      return;
+    }
+    const { instance } = aggregate;
+    session.settings = instance.settings;
+    const cipher = await deps.vault.instanceCipher(instance.id, instance.wrappedKey);
+    let auth = await deps.loadAuthState({ instanceId: instance.id, cipher, fence: () => deps.fenceOf(session.shard) });
+    if (session.linking && auth.isLinked() && !session.connected && reason === 'api_connect') {
+      // /connect discards a saved session that is not connected (spec #3): start a fresh link.
+      await auth.wipe();
+      auth = await deps.loadAuthState({ instanceId: instance.id, cipher, fence: () => deps.fenceOf(session.shard) });
+    }
+    if (!session.linking && !auth.isLinked()) {
+      await auth.wipe();
+      await deps.sessions.forget(instance.id);
+      await record(session, 'needs_relink', 'session_unusable', { hasSession: false });
+      sessions.delete(instance.id);
+      return;
+    }
+    session.auth = auth;
+    const generation = session.generation;
+    await record(session, 'connecting', reason);
+    session.conn = deps.factory.open({
+      instanceId: instance.id,
+      auth: auth.state,
+      saveCreds: () => auth.saveCreds(),
+      settings: instance.settings,
+      proxy: proxyOf(instance, cipher),
+      historyDays: session.linking?.historyDays ?? null,
+      onEvent: (event) => {
+        if (session.generation !== generation) return;
+        void serial(session.ref.instanceId, () => onEvent(session, generation, event)).catch((error: unknown) =>
+          deps.logger.error('session event failed', { instanceId: session.ref.instanceId, event: event.type, error: String(error) }),
+        );
+      },
+    });
+    if (session.linking && !session.linkTimer) {
+      session.linkTimer = deps.timers.setTimeout(() => {
+        void serial(session.ref.instanceId, async () => {
+          if (session.generation !== generation || session.connected) return;
+          await endLinking(session, 'qr_timeout');
+        });
+      }, linkTimeoutMs);
+    }
+  };
+
+  /** A linking attempt that did not complete leaves nothing behind (provisional creds included). */
+  const endLinking = async (session: Session, reason: string) => {
+    closeSocket(session);
+    const linked = session.auth?.isLinked() ?? false;
+    if (!linked) await session.auth?.wipe();
+    session.linking = null;
+    sessions.delete(session.ref.instanceId);
+    await record(session, 'disconnected', reason, linked ? {} : { hasSession: false });
+  };
+
+  const scheduleRetry = async (session: Session, reason: string) => {
+    const delay = Math.min(session.backoffMs, maxBackoffMs) * (0.8 + deps.random() * 0.4);
+    session.backoffMs = Math.min(session.backoffMs * 2, maxBackoffMs);
+    await record(session, 'disconnected', reason);
+    const generation = session.generation;
+    session.retryTimer = deps.timers.setTimeout(() => {
+      void serial(session.ref.instanceId, async () => {
+        if (session.generation !== generation || !sessions.has(session.ref.instanceId)) return;
+        await open(session, 'reconnect');
+      });
+    }, delay);
+  };
+
+  const onEvent = async (session: Session, generation: number, event: WaEvent): Promise<void> => {
+    if (session.generation !== generation) return;
+    switch (event.type) {
+      case 'connecting':
+        return;
+      case 'qr': {
+        if (!session.linking) {
+          // A saved session that is asked to scan again is no longer valid.
+          closeSocket(session);
+          await session.auth?.wipe();
+          await deps.sessions.forget(session.ref.instanceId);
+          sessions.delete(session.ref.instanceId);
+          return record(session, 'needs_relink', 'session_rejected', { hasSession: false });
+        }
+        const now = rfc3339(deps.clock.now());
+        if (session.linking.phoneNumber) {
+          if (session.linking.codeRequested) return;
+          session.linking.codeRequested = true;
+          try {
+            const code = await (session.conn as WaConnection).requestPairingCode(session.linking.phoneNumber);
+            await deps.sessions.setLinking(session.ref, { attemptId: session.linking.attemptId, qr: null, pairingCode: code, error: null, updatedAt: now });
+            return record(session, 'pairing_code_ready', 'api_connect');
+          } catch (error) {
+            const status = (error as { output?: { statusCode?: number } }).output?.statusCode;
+            await failLinking(session, status === 429 ? 'rate_limited' : `Failed to connect: ${(error as Error).message}`);
+            return endLinking(session, 'pairing_failed');
+          }
+        }
+        await deps.sessions.setLinking(session.ref, { attemptId: session.linking.attemptId, qr: event.qr, pairingCode: null, error: null, updatedAt: now });
+        return record(session, 'qr_ready', 'api_connect');
+      }
+      case 'open': {
+        clearTimers(session);
+        session.connected = true;
+        session.linking = null;
+        session.backoffMs = initialBackoffMs;
+        await deps.sessions.keepOpen({ ...session.ref, shard: session.shard });
+        await record(session, 'connected', 'connected', { numberJid: event.jid, profile: event.profile, hasSession: true });
+        if (!session.settings.keepOnlineStatus) await session.conn?.sendPresence(false).catch(() => undefined);
+        return;
+      }
+      case 'close':
+        return onClose(session, event.code, event.message);
+      case 'call': {
+        if (event.status !== 'offer' || !session.settings.autoRejectCalls || !session.conn) return;
+        await session.conn.rejectCall(event.callId, event.from);
+        if (session.settings.callRejectMessage !== '') await session.conn.sendText(event.from, session.settings.callRejectMessage);
+        return;
+      }
+      case 'message': {
+        const { settings } = session;
+        if (!settings.autoReadMessages || event.key.fromMe || event.isHistory || !session.conn) return;
+        if ((settings.ignoreGroupMessages && event.isGroup) || (settings.ignoreStatus && event.isStatus)) return;
+        await session.conn.markRead([event.key]);
+        return;
+      }
+    }
+  };
+
+  const onClose = async (session: Session, code: number, message: string): Promise<void> => {
+    const wasConnected = session.connected;
+    session.conn = null;
+    session.connected = false;
+    const linked = session.auth?.isLinked() ?? false;
+    const stopFor = async (state: SessionState, reason: string, wipe: boolean) => {
+      clearTimers(session);
+      if (wipe) await session.auth?.wipe();
+      if (wipe || state === 'temp_banned') await deps.sessions.forget(session.ref.instanceId);
+      sessions.delete(session.ref.instanceId);
+      await record(session, state, reason, wipe ? { hasSession: false } : {});
+    };
+    if (code === 515) return open(session, 'restart_required');
+    if (session.linking && !linked) {
+      if (code !== 408) await failLinking(session, `Failed to connect: ${message}`);
+      return endLinking(session, code === 408 ? 'qr_timeout' : 'connection_failed');
+    }
+    switch (code) {
+      case 401:
+        return stopFor('logged_out', 'logged_out_remote', true);
+      case 403:
+        deps.alarm?.('forbidden', session.ref);
+        return stopFor('temp_banned', 'forbidden', false);
+      case 405:
+        deps.alarm?.('client_version_rejected', session.ref);
+        deps.logger.error('WhatsApp rejected the client version; not retrying', { instanceId: session.ref.instanceId });
+        return stopFor('disconnected', 'client_version_rejected', false);
+      case 411:
+        return stopFor('needs_relink', 'multidevice_mismatch', true);
+      case 440:
+        deps.alarm?.('session_replaced', session.ref);
+        deps.logger.error('session replaced by another connection (two owners?); not reconnecting', { instanceId: session.ref.instanceId });
+        clearTimers(session);
+        sessions.delete(session.ref.instanceId);
+        return record(session, 'disconnected', 'replaced');
+      default:
+        if (!wasConnected && session.backoffMs === initialBackoffMs && session.linking) return endLinking(session, 'connection_failed');
+        return scheduleRetry(session, 'connection_lost');
+    }
+  };
+
+  const sessionFor = (ref: InstanceRef): Session => {
+    const existing = sessions.get(ref.instanceId);
+    if (existing) return existing;
+    const created: Session = {
+      ref,
+      shard: deps.shardOf(ref.instanceId),
+      generation: 0,
+      conn: null,
+      auth: null,
+      settings: {} as Settings,
+      linking: null,
+      connected: false,
+      backoffMs: initialBackoffMs,
+      retryTimer: undefined,
+      linkTimer: undefined,
+    };
+    sessions.set(ref.instanceId, created);
+    return created;
+  };
+
+  const wipeAuthOf = async (ref: InstanceRef, session: Session | undefined) => {
+    if (session?.auth) return session.auth.wipe();
+    // Not open here: load it to wipe (the instance may already be gone, then its key is too).
+    const aggregate = await deps.instances.get(ref.accountId, ref.instanceName);
+    if (!aggregate || aggregate.instance.id !== ref.instanceId) return;
+    const cipher = await deps.vault.instanceCipher(ref.instanceId, aggregate.instance.wrappedKey);
+    const auth = await deps.loadAuthState({ instanceId: ref.instanceId, cipher, fence: () => deps.fenceOf(deps.shardOf(ref.instanceId)) });
+    await auth.wipe();
+  };
+
+  const handleNow = async (command: SessionCommand): Promise<void> => {
+    const ref: InstanceRef = { instanceId: command.instanceId, accountId: command.accountId, instanceName: command.instanceName };
+    switch (command.type) {
+      case 'connect': {
+        const session = sessionFor(ref);
+        closeSocket(session);
+        session.linking = { attemptId: command.attemptId, phoneNumber: command.phoneNumber, historyDays: command.historyDays, codeRequested: false };
+        try {
+          return await open(session, 'api_connect');
+        } catch (error) {
+          await failLinking(session, `Failed to connect: ${(error as Error).message}`);
+          throw error;
+        }
+      }
+      case 'reconnect': {
+        const session = sessionFor(ref);
+        session.linking = null;
+        session.backoffMs = initialBackoffMs;
+        return open(session, 'api_reconnect');
+      }
+      case 'logout':
+      case 'delete': {
+        const session = sessions.get(ref.instanceId);
+        if (session) {
+          clearTimers(session);
+          session.generation += 1;
+          if (session.conn && session.connected) await session.conn.logout().catch((error: unknown) => deps.logger.warn('logout failed', { instanceId: ref.instanceId, error: String(error) }));
+          else session.conn?.stop();
+          session.conn = null;
+          sessions.delete(ref.instanceId);
+        }
+        await wipeAuthOf(ref, session);
+        await deps.sessions.forget(ref.instanceId);
+        if (command.type === 'logout' && session) await record(session, 'logged_out', 'api_logout', { hasSession: false });
+        return;
+      }
+      case 'settings': {
+        const session = sessions.get(ref.instanceId);
+        if (!session) return;
+        const aggregate = await deps.instances.get(ref.accountId, ref.instanceName);
+        if (!aggregate) return;
+        const before = session.settings.keepOnlineStatus;
+        session.settings = aggregate.instance.settings;
+        if (session.connected && session.conn && before !== session.settings.keepOnlineStatus) await session.conn.sendPresence(session.settings.keepOnlineStatus);
+        return;
+      }
+    }
+  };
+
+  const sleep = (ms: number) => new Promise<void>((resolve) => deps.timers.setTimeout(resolve, ms));
+
+  return {
+    handle: (command: SessionCommand): Promise<void> => serial(command.instanceId, () => handleNow(command)),
+
+    /** Reopens every session kept open on a newly acquired shard, one every `restoreStaggerMs`. */
+    async restore(shard: number): Promise<void> {
+      for (const desired of await deps.sessions.desiredOn(shard)) {
+        if (deps.fenceOf(shard) === null) return;
+        if (sessions.get(desired.instanceId)?.conn) continue;
+        const session = sessionFor(desired);
+        await serial(desired.instanceId, () => open(session, 'session_moved')).catch((error: unknown) =>
+          deps.logger.error('restore failed', { instanceId: desired.instanceId, error: String(error) }),
+        );
+        if (staggerMs > 0) await sleep(staggerMs);
+      }
+    },
+
+    /** Closes the sockets of a shard this runner no longer holds; saved sessions stay. */
+    async release(shard: number): Promise<void> {
+      const owned = [...sessions.values()].filter((session) => session.shard === shard);
+      await Promise.all(
+        owned.map((session) =>
+          serial(session.ref.instanceId, async () => {
+            closeSocket(session);
+            sessions.delete(session.ref.instanceId);
+          }),
+        ),
+      );
+    },
+
+    async stopAll(): Promise<void> {
+      const shards = new Set([...sessions.values()].map((session) => session.shard));
+      for (const shard of shards) await this.release(shard);
+    },
+
+    /** Instance ids with an open socket (for metrics and tests). */
+    open: (): string[] => [...sessions.values()].filter((session) => session.connected).map((session) => session.ref.instanceId),
+  };
+};
+
+export type SessionSupervisor = ReturnType<typeof createSessionSupervisor>;

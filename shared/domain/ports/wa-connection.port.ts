@@ -1,0 +1,62 @@
+import type { Settings } from '../instance/instance.ts';
+
+/**
+ * One WhatsApp socket, in domain terms. The Baileys adapter implements it; a scriptable double
+ * serves the supervisor's unit tests. The connection never reconnects by itself: the supervisor
+ * above it owns the reconnect policy, leases, watchdogs and pacing.
+ */
+export interface WaConnection {
+  /** Asks for an 8-character pairing code for `phoneNumber` (digits); call after the first `qr` event. */
+  requestPairingCode(phoneNumber: string): Promise<string>;
+  /** Announces `available` or `unavailable` presence. */
+  sendPresence(available: boolean): Promise<void>;
+  /** Rejects an incoming call. */
+  rejectCall(callId: string, from: string): Promise<void>;
+  /** Sends a plain text (the call-reject message); returns the WhatsApp message id. */
+  sendText(toJid: string, text: string): Promise<string>;
+  /** Sends read receipts. */
+  markRead(keys: WaMessageKey[]): Promise<void>;
+  /** Unlinks the device on WhatsApp, then closes. */
+  logout(): Promise<void>;
+  /** Closes the socket and keeps the saved session. */
+  stop(): void;
+}
+
+export interface WaMessageKey {
+  remoteJid: string;
+  id: string;
+  participant?: string;
+  fromMe: boolean;
+}
+
+export interface WaProfile {
+  name: string | null;
+  pictureUrl: string | null;
+  isBusiness: boolean;
+  businessName: string;
+}
+
+export type WaEvent =
+  | { type: 'connecting' }
+  | { type: 'qr'; qr: string }
+  | { type: 'open'; jid: string; profile: WaProfile }
+  /** `code` is WhatsApp's / Baileys' close status (401, 403, 405, 408, 411, 428, 440, 500, 503, 515…). */
+  | { type: 'close'; code: number; message: string }
+  | { type: 'call'; callId: string; from: string; status: string }
+  | { type: 'message'; key: WaMessageKey; isGroup: boolean; isStatus: boolean; isHistory: boolean; text: string | null; pushName: string | null };
+
+export interface WaConnectionOptions {
+  instanceId: string;
+  /** Linked-device credentials and keys, persisted by the runner (opaque here). */
+  auth: unknown;
+  saveCreds: () => Promise<void>;
+  settings: Settings;
+  proxy: { protocol: 'http' | 'https' | 'socks5'; host: string; port: string; username: string | null; password: string | null } | null;
+  /** Days of history to request at the first pairing; `null` = as settings say. */
+  historyDays: number | null;
+  onEvent: (event: WaEvent) => void;
+}
+
+export interface WaConnectionFactory {
+  open(options: WaConnectionOptions): WaConnection;
+}
