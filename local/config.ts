@@ -23,6 +23,7 @@ export const EmbeddedConfigSchema = z.object({
   ZAPFLEET_DATA_DIR: z.string().min(1).default('./.zapfleet'),
   ZAPFLEET_ADMIN_KEY: z.string().min(16, { error: 'ZAPFLEET_ADMIN_KEY must be at least 16 characters' }).optional(),
   ZAPFLEET_DRIVER: z.enum(['baileys', 'sandbox'], { error: "ZAPFLEET_DRIVER must be 'baileys' or 'sandbox'" }).default('baileys'),
+  ZAPFLEET_SANDBOX_SCAN_MS: integerText('ZAPFLEET_SANDBOX_SCAN_MS', 0, 600_000).default(2000),
   ZAPFLEET_ALLOW_PRIVATE_TARGETS: booleanText('ZAPFLEET_ALLOW_PRIVATE_TARGETS').default(false),
   ZAPFLEET_ALLOW_LOOPBACK_TARGETS: booleanText('ZAPFLEET_ALLOW_LOOPBACK_TARGETS').default(true),
   ZAPFLEET_CORS_ORIGINS: z.string().default(''),
@@ -43,6 +44,8 @@ export interface EmbeddedConfig {
   dataDir: string;
   adminKey: string | null;
   driver: 'baileys' | 'sandbox';
+  /** Sandbox mode: how long the simulated phone waits before scanning a shown QR. */
+  sandboxScanMs: number;
   allowPrivateTargets: boolean;
   allowLoopbackTargets: boolean;
   corsOrigins: string[];
@@ -73,6 +76,7 @@ export const loadEmbeddedConfig = (env: Readonly<Record<string, string | undefin
     dataDir: resolve(c.ZAPFLEET_DATA_DIR),
     adminKey: c.ZAPFLEET_ADMIN_KEY ?? null,
     driver: c.ZAPFLEET_DRIVER,
+    sandboxScanMs: c.ZAPFLEET_SANDBOX_SCAN_MS,
     allowPrivateTargets: c.ZAPFLEET_ALLOW_PRIVATE_TARGETS,
     allowLoopbackTargets: c.ZAPFLEET_ALLOW_LOOPBACK_TARGETS,
     corsOrigins: c.ZAPFLEET_CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean),

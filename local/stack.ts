@@ -14,6 +14,10 @@ import { healthHandler } from '../functions/system/health.handler.ts';
 import { createBaileysConnectionFactory } from '../session-runner/baileys/baileys-connection.ts';
 import { createSqsCommandBus } from '../shared/adapters/sqs/command-bus.sqs.ts';
 import { createRunner, type Runner } from '../session-runner/runner.ts';
+import { assertWhatsAppCertificateUntouched } from '../session-runner/baileys/wa-certificate.ts';
+import { startWhatsAppSandbox, trustSandboxRoot, type WhatsAppSandbox } from './sandbox/whatsapp-sandbox.ts';
+import { sandboxModule } from './sandbox-mode/sandbox.handlers.ts';
+import { withSimulatedPhone } from './sandbox-mode/simulated-phone.ts';
 import { documentClient } from '../shared/adapters/dynamodb/document-client.ts';
 import { ensureTable } from '../shared/adapters/dynamodb/table.ts';
 import { LocalKeyring } from '../shared/adapters/keys/keyring.local.ts';
@@ -40,6 +44,8 @@ export interface RunningStack {
   port: number;
   deps: AppDeps;
   runner: Runner;
+  /** The WhatsApp sandbox, in sandbox mode. */
+  sandbox: WhatsAppSandbox | null;
   adminKey: string;
   /** Printed once, on the first start that created the `default` account. */
   defaultAccountToken: string | null;
@@ -138,12 +144,24 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       },
     });
 
+    let sandbox: WhatsAppSandbox | null = null;
+    let waWebSocketUrl = options.waWebSocketUrl;
+    if (config.driver === 'sandbox') {
+      sandbox = await startWhatsAppSandbox({ scanDelayMs: config.sandboxScanMs });
+      cleanups.push(() => (sandbox as WhatsAppSandbox).stop());
+      trustSandboxRoot(sandbox.rootPublicKey);
+      waWebSocketUrl = sandbox.url;
+      logger.warn('ZAPFLEET_DRIVER=sandbox: sessions connect to the local WhatsApp sandbox, not to WhatsApp');
+    } else if (!waWebSocketUrl) {
+      assertWhatsAppCertificateUntouched();
+    }
+    const baileys = createBaileysConnectionFactory({ logger, waWebSocketUrl });
     const runner = createRunner({
       dynamo: { doc: documentClient(dynamo), tableName: config.tableName },
       sqs,
       queueUrlOf: (shard) => queueUrls[shard] as string,
       shards: embeddedResources.shards,
-      factory: createBaileysConnectionFactory({ logger, waWebSocketUrl: options.waWebSocketUrl }),
+      factory: sandbox ? withSimulatedPhone(baileys, sandbox) : baileys,
       instances: deps.instances,
       vault: deps.vault,
       logger,
@@ -161,10 +179,11 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
     }
 
     const health = healthHandler(deps.health);
+    const notFound = async () => ({ statusCode: 404, headers: {}, body: JSON.stringify({ success: false, error: { message: 'Route not found' } }) });
     const server = createApiServer({
       deps,
-      routes,
-      modules: { instance: instanceModule(deps), admin: adminModule(deps), system: async () => health() },
+      routes: sandbox ? routes : routes.filter((route) => route.module !== 'sandbox'),
+      modules: { instance: instanceModule(deps), admin: adminModule(deps), system: async () => health(), sandbox: sandbox ? sandboxModule(deps, sandbox) : notFound },
       authorizer: authorizerHandler(deps),
     });
     await new Promise<void>((resolve, reject) => {
@@ -189,7 +208,7 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       print('Create your first instance:');
       print(`  curl -X POST "${url}/api/instance/new" -H "token: ${defaultAccountToken}" -H "Content-Type: application/json" -d '{"name":"minha-instancia"}'`);
     }
-    return { url, port, deps, runner, adminKey: admin.key, defaultAccountToken, dynamoCalls: () => calls, stop };
+    return { url, port, deps, runner, sandbox, adminKey: admin.key, defaultAccountToken, dynamoCalls: () => calls, stop };
   } catch (error) {
     await stop();
     throw error;

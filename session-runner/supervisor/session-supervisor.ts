@@ -155,8 +155,10 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
     session.settings = instance.settings;
     const cipher = await deps.vault.instanceCipher(instance.id, instance.wrappedKey);
     let auth = await deps.loadAuthState({ instanceId: instance.id, cipher, fence: () => deps.fenceOf(session.shard) });
-    if (session.linking && auth.isLinked() && !session.connected && reason === 'api_connect') {
-      // /connect discards a saved session that is not connected (spec #3): start a fresh link.
+    if (session.linking && reason === 'api_connect') {
+      // /connect starts a fresh link (spec #3): it discards a saved session that is not connected,
+      // and provisional creds an interrupted pairing left behind (runner stopped or moved mid-way),
+      // whose `creds.me` would make Baileys log in instead of showing a QR (§6).
       await auth.wipe();
       auth = await deps.loadAuthState({ instanceId: instance.id, cipher, fence: () => deps.fenceOf(session.shard) });
     }

@@ -26,6 +26,7 @@ export const errorMap = {
   'instance.connect_failed': { status: 500, message: null },
   'instance.reconnect_failed': { status: 500, message: null },
   'instance.logout_failed': { status: 500, message: 'Failed to logout instance' },
+  'instance.not_connected': { status: 503, message: 'Instance is not connected to WhatsApp' },
   'whatsapp.rate_limited': { status: 429, message: 'WhatsApp rate limit reached. Try again later.' },
   'account.quota_exceeded': { status: 403, message: 'Account instance quota exceeded' },
   'account.not_found': { status: 404, message: 'Account not found' },

@@ -1,7 +1,7 @@
 import type { RouteAuth } from '../domain/use-cases/authorize.use-case.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-export type RouteModule = 'instance' | 'admin' | 'system';
+export type RouteModule = 'instance' | 'admin' | 'system' | 'sandbox';
 
 /**
  * The route table, shared by the embedded server (routing), the handlers (auth rules, 500
@@ -48,6 +48,8 @@ export const routes: readonly RouteDef[] = [
   route('POST', '/admin/accounts/{id}/rotate-token', 'admin', 'rotateAccountToken', 'Internal server error', { auth: 'admin' }),
   route('DELETE', '/admin/accounts/{id}', 'admin', 'deleteAccount', 'Internal server error', { auth: 'admin' }),
   route('GET', '/health', 'system', 'health', 'Internal server error', { auth: 'none' }),
+  /** Sandbox mode only: the embedded stack serves it when `ZAPFLEET_DRIVER=sandbox` (spec Z11). */
+  route('POST', '/sandbox/inbound/{instance}', 'sandbox', 'sandboxInbound', 'Internal server error'),
 ];
 
 export type RouteMatch =

@@ -22,6 +22,7 @@ export const errorCodes = [
   'instance.reconnect_failed',
   'instance.logout_failed',
   'whatsapp.rate_limited',
+  'instance.not_connected',
   'account.quota_exceeded',
   'account.not_found',
   'account.has_instances',

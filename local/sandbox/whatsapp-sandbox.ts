@@ -1,0 +1,914 @@
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
+import { Curve, S_WHATSAPP_NET, WA_CERT_DETAILS, proto, type BinaryNode } from '@whiskeysockets/baileys';
+import { EdgeConnection } from './edge-connection.ts';
+import { makeEdgeIdentity, type HandshakeResult, type KeyPair } from './noise-responder.ts';
+import {
+  completeLinkCode,
+  parseQr,
+  signDeviceIdentity,
+  unwrapWithCode,
+  verifyDeviceSignature,
+  wrapWithCode,
+} from './pairing.ts';
+import { PreKeyPool } from './pre-key-pool.ts';
+import { SignalParty, newMessageId, type EncryptedType, type PreKeyBundle } from './signal-party.ts';
+import {
+  bigEndian,
+  bundleNode,
+  bytesOf,
+  child,
+  children,
+  iqError,
+  iqResult,
+  isWellFormedNumber,
+  node,
+  nowSeconds,
+  parseJid,
+  readSignedPreKey,
+  textOf,
+  uintOf,
+  uintOfBytes,
+} from './stanzas.ts';
+
+/**
+ * A local fake of WhatsApp's edge that unmodified Baileys connects to through
+ * `waWebSocketUrl` (ARCHITECTURE §6 "The WhatsApp sandbox"): Noise handshake with a sandbox
+ * certificate chain, QR and pairing-code linking by a simulated phone, login, pre-keys, 1:1
+ * messages over real Signal sessions with simulated contacts, receipts and WhatsApp's close codes.
+ */
+
+export interface SandboxLogger {
+  debug(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export interface SandboxOptions {
+  /** 0 (default) picks a free port. */
+  port?: number;
+  host?: string;
+  /** The simulated phone scans a QR this long after it is shown (`qrShown`); null = only `scan()`. */
+  scanDelayMs?: number | null;
+  /** How long the simulated user takes to type a pairing code into the phone. */
+  pairingDelayMs?: number;
+  /** How long each QR ref stays valid server-side (WhatsApp: 60 s, then 20 s each). */
+  qrTtlMs?: { first: number; next: number };
+  /** Prefix of the synthetic numbers that QR linking assigns. */
+  numberPrefix?: string;
+  /** Refs per `pair-device` (WhatsApp sends 6: one QR plus five rotations). */
+  qrRefs?: number;
+  /** Delays of the contact's delivery and read receipts for outbound messages; null = none. */
+  receipts?: { deliveredMs: number; readMs: number } | null;
+  /**
+   * Accept logins of devices this sandbox never linked (it keeps no state across restarts, so
+   * a restarted stack would otherwise need a new QR). Default true.
+   */
+  adoptUnknownDevices?: boolean;
+  logger?: SandboxLogger;
+}
+
+export interface OutboundMessage {
+  id: string;
+  to: string;
+  text?: string;
+  /** Set when the simulated contact could not decrypt its copy. */
+  error?: string;
+}
+
+export interface InboundMessage {
+  id: string;
+  from: string;
+  text: string;
+  encryption: EncryptedType | 'plaintext' | 'pending';
+  status: 'queued' | 'sent' | 'delivered' | 'read';
+}
+
+export interface WhatsAppSandbox {
+  /** The URL to give Baileys as `waWebSocketUrl`. */
+  readonly url: string;
+  /** The sandbox's root public key, to install into Baileys' WA_CERT_DETAILS.PUBLIC_KEY (see `trustSandboxRoot`). */
+  readonly rootPublicKey: Uint8Array;
+  /** Linked devices (after a completed pairing): their JIDs and numbers. */
+  devices(): { number: string; jid: string; connected: boolean }[];
+  /** Makes the simulated phone scan the QR string Baileys showed; resolves once `pair-success` was accepted. */
+  scan(qr: string): Promise<void>;
+  /** Tells the simulated phone a QR is on screen: it scans it after `scanDelayMs` (unless null). */
+  qrShown(qr: string): void;
+  /**
+   * The user types the pairing code Baileys' `requestPairingCode(number)` returned into the
+   * phone of `number`; the phone completes the link after `pairingDelayMs`.
+   */
+  enterPairingCode(number: string, code: string): Promise<void>;
+  /** A simulated contact sends a text to the linked number; encrypted with a real Signal session (pkmsg on first contact, msg after) unless plaintext: true. Returns the message id. */
+  sendText(input: { toNumber: string; fromNumber: string; text: string; pushName?: string; plaintext?: boolean }): Promise<string>;
+  /** Outbound messages the linked device sent, decrypted, with their ids and recipients (for assertions). */
+  outbound(number: string): OutboundMessage[];
+  /** Inbound messages sent to the linked number with how they were encrypted and how far they got. */
+  inbound(number: string): InboundMessage[];
+  /** Closes the device's socket the way WhatsApp does for a given code. */
+  disconnect(number: string, code: 401 | 408 | 428 | 440 | 515): Promise<void>;
+  /** Makes the next WebSocket upgrade(s) answer a non-101 HTTP status (e.g. 503), to test Baileys' connect hang. */
+  rejectUpgrades(count: number, status?: number): void;
+  /** The highest number of simultaneous logged-in sockets ever seen for any one linked device (must stay 1 in a healthy fleet). */
+  maxConcurrentLogins(): number;
+  stop(): Promise<void>;
+}
+
+/** Points Baileys' certificate check at a sandbox root key (WA_CERT_DETAILS is a mutable export). Only the sandbox mode and tests call this; production asserts the constants are untouched. */
+export function trustSandboxRoot(rootPublicKey: Uint8Array): void {
+  WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(rootPublicKey);
+}
+
+// ---- state -------------------------------------------------------------------------------
+
+/** A WhatsApp account: a number, its primary phone and its linked (companion) devices. */
+interface Account {
+  number: string;
+  lidUser: string;
+  /** The primary phone (device 0): signs device identities, receives the own-device copies. */
+  phone: SignalParty;
+  pushName: string;
+  devices: Map<number, LinkedDevice>;
+  nextDeviceId: number;
+  nextKeyIndex: number;
+}
+
+interface DeviceKeys {
+  registrationId: number;
+  identityKey: Uint8Array;
+  signedPreKey: PreKeyBundle['signedPreKey'];
+}
+
+interface LinkedDevice {
+  account: Account;
+  deviceId: number;
+  jid: string;
+  lid: string;
+  noiseKey: Uint8Array;
+  /** Known from the registration payload, refreshed by pre-key uploads. */
+  keys: DeviceKeys | null;
+  /** One-time pre-keys uploaded and not handed out yet. */
+  preKeys: PreKeyPool;
+  /** Stanzas for a device that is offline, built at delivery (they may need a session). */
+  pending: Array<() => Promise<BinaryNode>>;
+  outbound: OutboundMessage[];
+  inbound: InboundMessage[];
+  loggedOut: boolean;
+}
+
+/** A not-yet-linked client between `pair-device` and `pair-success`. */
+interface Registration {
+  kind: 'registration';
+  noiseKey: Uint8Array;
+  keys: DeviceKeys;
+  refs: Array<{ ref: string; expiresAt: number }>;
+  /** Set while a scan or code is being completed, so a second one is refused. */
+  pairing: boolean;
+  linkCode?: LinkCodeState;
+}
+
+interface LinkCodeState {
+  number: string;
+  ref: string;
+  wrappedCompanionEphemeral: Buffer;
+  primaryHello?: {
+    companionEphemeral: Buffer;
+    primaryEphemeral: KeyPair;
+    done: (error?: Error) => void;
+  };
+}
+
+interface Session {
+  kind: 'session';
+  device: LinkedDevice;
+}
+
+type Conn = EdgeConnection<Registration | Session>;
+
+const silentLogger: SandboxLogger = { debug: () => undefined, warn: () => undefined };
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** Baileys' S_WHATSAPP_NET is the server's own address (`@s.whatsapp.net`); users live on this. */
+const PN_SERVER = 's.whatsapp.net';
+const userJid = (number: string) => `${number}@${PN_SERVER}`;
+const messageText = (message: proto.IMessage): string | undefined =>
+  message.conversation ?? message.extendedTextMessage?.text ?? undefined;
+
+export async function startWhatsAppSandbox(options: SandboxOptions = {}): Promise<WhatsAppSandbox> {
+  const sandbox = new Sandbox(options);
+  await sandbox.listen(options.port ?? 0, options.host ?? '127.0.0.1');
+  return sandbox;
+}
+
+class Sandbox implements WhatsAppSandbox {
+  readonly rootPublicKey: Uint8Array;
+  private readonly identity = makeEdgeIdentity();
+  private readonly http = createServer((_req, res) => res.writeHead(426).end());
+  private readonly wss = new WebSocketServer({ noServer: true });
+  private readonly log: SandboxLogger;
+  private readonly connections = new Set<Conn>();
+  private readonly accounts = new Map<string, Account>();
+  private readonly contacts = new Map<string, SignalParty>();
+  private readonly lidToNumber = new Map<string, string>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private nextLid = 100000000000000;
+  private nextSyntheticNumber = 1;
+  private rejectedUpgrades: { count: number; status: number } = { count: 0, status: 503 };
+  private maxLogins = 0;
+  private address = '';
+
+  constructor(private readonly options: SandboxOptions) {
+    this.rootPublicKey = this.identity.rootKey.public;
+    this.log = options.logger ?? silentLogger;
+    this.http.on('upgrade', (req, socket, head) => {
+      if (this.rejectedUpgrades.count > 0) {
+        // Baileys listens for `unexpected-response` and then does nothing: it stays connecting.
+        this.rejectedUpgrades.count--;
+        const { status } = this.rejectedUpgrades;
+        socket.end(`HTTP/1.1 ${status} Sandbox Rejected Upgrade\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        const conn: Conn = new EdgeConnection(ws, this.identity, {
+          onHandshake: (c, result) => this.onHandshake(c, result),
+          onNode: (c, stanza) => this.onNode(c, stanza),
+          onError: (_c, error) => this.log.warn({ err: error }, 'sandbox connection error'),
+          onClose: (c) => this.connections.delete(c),
+        });
+        this.connections.add(conn);
+      });
+    });
+  }
+
+  get url(): string {
+    return `ws://${this.address}/ws/chat`;
+  }
+
+  async listen(port: number, host: string): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(port, host, () => resolve());
+    });
+    const { port: bound } = this.http.address() as AddressInfo;
+    this.address = `${host}:${bound}`;
+  }
+
+  // ---- public API ------------------------------------------------------------------------
+
+  devices(): { number: string; jid: string; connected: boolean }[] {
+    return this.allDevices()
+      .filter((d) => !d.loggedOut)
+      .map((d) => ({ number: d.account.number, jid: d.jid, connected: this.sessionsOf(d).length > 0 }));
+  }
+
+  async scan(qr: string): Promise<void> {
+    const scanned = parseQr(qr);
+    const found = this.registrations().find(({ reg }) => reg.refs.some((r) => r.ref === scanned.ref));
+    if (!found) throw new Error('QR not recognised: no connection is showing this ref');
+    const { conn, reg } = found;
+    const ref = reg.refs.find((r) => r.ref === scanned.ref);
+    if (!ref || Date.now() > ref.expiresAt) throw new Error('QR expired');
+    if (!scanned.noiseKey.equals(Buffer.from(reg.noiseKey)) || !scanned.identityKey.equals(Buffer.from(reg.keys.identityKey))) {
+      throw new Error('QR keys do not match the connection that showed it');
+    }
+    if (reg.pairing) throw new Error('this companion is already being linked');
+    reg.pairing = true;
+    const number = this.newSyntheticNumber();
+    await this.completePairing(conn, { number, advSecret: scanned.advSecret });
+  }
+
+  qrShown(qr: string): void {
+    const { scanDelayMs = 2000 } = this.options;
+    if (scanDelayMs === null) return;
+    this.later(scanDelayMs, () =>
+      this.scan(qr).catch((error: unknown) => this.log.warn({ err: error }, 'simulated phone could not scan the QR')),
+    );
+  }
+
+  async enterPairingCode(number: string, code: string): Promise<void> {
+    const { conn, reg } = await this.waitFor(() =>
+      this.registrations().find(({ reg }) => reg.linkCode?.number === number && !reg.pairing),
+    );
+    const linkCode = reg.linkCode;
+    if (!linkCode) throw new Error('no pairing code was requested for this number');
+    reg.pairing = true;
+    await delay(this.options.pairingDelayMs ?? 1000);
+    const account = this.account(number);
+    const primaryEphemeral = Curve.generateKeyPair();
+    const companionEphemeral = await unwrapWithCode(linkCode.wrappedCompanionEphemeral, code);
+    const wrapped = await wrapWithCode(primaryEphemeral.public, code);
+    const finished = new Promise<void>((resolve, reject) => {
+      linkCode.primaryHello = {
+        companionEphemeral,
+        primaryEphemeral,
+        done: (error) => (error ? reject(error) : resolve()),
+      };
+    });
+    // The phone's "primary hello", relayed by the server as a notification.
+    conn.send(
+      node('notification', { from: S_WHATSAPP_NET, type: 'link_code_companion_reg', id: newTag(), t: nowSeconds() }, [
+        node('link_code_companion_reg', { stage: 'primary_hello' }, [
+          node('link_code_pairing_wrapped_primary_ephemeral_pub', {}, wrapped),
+          node('primary_identity_pub', {}, Buffer.from(account.phone.identity.public)),
+          node('link_code_pairing_ref', {}, Buffer.from(linkCode.ref)),
+        ]),
+      ]),
+    );
+    await finished;
+  }
+
+  async sendText(input: { toNumber: string; fromNumber: string; text: string; pushName?: string; plaintext?: boolean }): Promise<string> {
+    const { toNumber, fromNumber, text } = input;
+    if (!isWellFormedNumber(fromNumber)) throw new Error(`Invalid number: ${fromNumber}`);
+    const devices = [...(this.accounts.get(toNumber)?.devices.values() ?? [])].filter((d) => !d.loggedOut);
+    if (devices.length === 0) throw new Error(`no linked device for ${toNumber}`);
+    const id = newMessageId();
+    const t = nowSeconds();
+    for (const device of devices) {
+      const record: InboundMessage = { id, from: fromNumber, text, encryption: 'pending', status: 'queued' };
+      device.inbound.push(record);
+      await this.deliver(device, async () => {
+        const content = await this.encryptInbound(device, fromNumber, text, input.plaintext === true);
+        record.encryption = content.tag === 'plaintext' ? 'plaintext' : (content.attrs.type as EncryptedType);
+        record.status = 'sent';
+        return node('message', { from: userJid(fromNumber), id, type: 'text', t, notify: input.pushName ?? fromNumber }, [content]);
+      });
+    }
+    return id;
+  }
+
+  outbound(number: string): OutboundMessage[] {
+    return this.devicesOf(number).flatMap((d) => d.outbound);
+  }
+
+  inbound(number: string): InboundMessage[] {
+    return this.devicesOf(number).flatMap((d) => d.inbound);
+  }
+
+  async disconnect(number: string, code: 401 | 408 | 428 | 440 | 515): Promise<void> {
+    const devices = this.devicesOf(number);
+    if (devices.length === 0) throw new Error(`no linked device for ${number}`);
+    const sessions = devices.flatMap((d) => this.sessionsOf(d));
+    if (code === 401) {
+      // The phone removed the device: it can never log in again with these creds.
+      for (const device of devices) device.loggedOut = true;
+    }
+    await Promise.all(
+      sessions.map((conn) => {
+        switch (code) {
+          case 401:
+            return conn.end(node('failure', { reason: '401', location: 'sandbox' }));
+          case 408:
+            // WhatsApp's edge going quiet: Baileys notices through its keep-alive and closes.
+            conn.silent = true;
+            return Promise.resolve();
+          case 428:
+            return conn.closeTransport();
+          case 440:
+            return conn.end(node('stream:error', {}, [node('conflict', { type: 'replaced' })]));
+          case 515:
+            return conn.end(node('stream:error', { code: '515' }));
+        }
+      }),
+    );
+  }
+
+  rejectUpgrades(count: number, status = 503): void {
+    this.rejectedUpgrades = { count, status };
+  }
+
+  maxConcurrentLogins(): number {
+    return this.maxLogins;
+  }
+
+  async stop(): Promise<void> {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    for (const conn of this.connections) conn.terminate();
+    await Promise.all([...this.connections].map((c) => c.closedPromise));
+    this.wss.close();
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+  }
+
+  // ---- handshake: registration or login -------------------------------------------------
+
+  private async onHandshake(conn: Conn, { clientStaticKey, payload }: HandshakeResult): Promise<void> {
+    if (payload.username !== null && payload.username !== undefined) {
+      await this.login(conn, clientStaticKey, String(payload.username), payload.device ?? 0);
+      return;
+    }
+    const pairing = payload.devicePairingData;
+    const registrationId = uintOfBytes(pairing?.eRegid);
+    const keyId = uintOfBytes(pairing?.eSkeyId);
+    if (!pairing?.eIdent || !pairing.eSkeyVal || !pairing.eSkeySig || registrationId === undefined || keyId === undefined) {
+      await conn.end(node('failure', { reason: '400' }));
+      return;
+    }
+    const { first, next } = this.options.qrTtlMs ?? { first: 60_000, next: 20_000 };
+    const count = this.options.qrRefs ?? 6;
+    const start = Date.now();
+    const refs = Array.from({ length: count }, (_, i) => ({
+      ref: `2@${randomBytes(24).toString('base64')}`,
+      expiresAt: start + first + i * next,
+    }));
+    conn.state = {
+      kind: 'registration',
+      noiseKey: clientStaticKey,
+      keys: {
+        registrationId,
+        identityKey: pairing.eIdent,
+        signedPreKey: { keyId, publicKey: pairing.eSkeyVal, signature: pairing.eSkeySig },
+      },
+      refs,
+      pairing: false,
+    };
+    conn.send(
+      node('iq', { from: S_WHATSAPP_NET, type: 'set', id: newTag(), xmlns: 'md' }, [
+        node('pair-device', {}, refs.map((r) => node('ref', {}, Buffer.from(r.ref)))),
+      ]),
+    );
+    // Once every ref has expired unscanned, the edge gives up on the companion. Baileys' own QR
+    // timer normally ends it first with 408; the sandbox's end carries the same code.
+    const lastExpiry = refs[refs.length - 1]?.expiresAt ?? start;
+    this.later(lastExpiry - start + 2_000, async () => {
+      if (conn.state?.kind === 'registration' && !conn.state.pairing) await conn.end(node('stream:error', { code: '408' }));
+    });
+  }
+
+  private async login(conn: Conn, noiseKey: Uint8Array, number: string, deviceId: number): Promise<void> {
+    let device = this.accounts.get(number)?.devices.get(deviceId);
+    const adopt = this.options.adoptUnknownDevices ?? true;
+    if (device?.loggedOut || (!device && !adopt) || (device && !Buffer.from(device.noiseKey).equals(Buffer.from(noiseKey)))) {
+      await conn.end(node('failure', { reason: '401', location: 'sandbox' }));
+      return;
+    }
+    if (!device) {
+      device = this.addDevice(this.account(number), deviceId, noiseKey, null);
+      this.log.debug({ jid: device.jid }, 'adopted a device this sandbox did not link');
+    }
+    const others = this.sessionsOf(device);
+    conn.state = { kind: 'session', device };
+    this.maxLogins = Math.max(this.maxLogins, others.length + 1);
+    // WhatsApp keeps one socket per device: the newer login replaces the older (440 there).
+    for (const old of others) void old.end(node('stream:error', {}, [node('conflict', { type: 'replaced' })]));
+    conn.send(node('success', { t: nowSeconds(), lid: device.lid, location: 'sandbox', props: '1' }));
+    // What arrived while the device was away goes first, marked offline, then the end marker
+    // that makes Baileys flush its buffered events.
+    let delivered = 0;
+    for (const build of device.pending.splice(0)) {
+      try {
+        const stanza = await build();
+        stanza.attrs.offline = '1';
+        conn.send(stanza);
+        delivered++;
+      } catch (error) {
+        this.log.warn({ err: error, jid: device.jid }, 'dropped an offline stanza that could not be built');
+      }
+    }
+    conn.send(node('ib', {}, [node('offline', { count: String(delivered) })]));
+  }
+
+  // ---- stanzas from the client ------------------------------------------------------------
+
+  private async onNode(conn: Conn, stanza: BinaryNode): Promise<void> {
+    const state = conn.state;
+    // Replies to the sandbox's own queries (pair-device, pair-success) need no answer.
+    if (stanza.tag === 'iq' && (stanza.attrs.type === 'result' || stanza.attrs.type === 'error')) return;
+    if (stanza.tag === 'iq') {
+      const reply =
+        state?.kind === 'session' ? await this.sessionIq(state.device, stanza) : await this.registrationIq(conn, stanza);
+      if (reply) conn.send(reply);
+      return;
+    }
+    if (state?.kind !== 'session') return;
+    switch (stanza.tag) {
+      case 'message':
+        await this.onOutboundMessage(conn, state.device, stanza);
+        return;
+      case 'receipt':
+        this.onReceipt(state.device, stanza);
+        conn.send(node('ack', { class: 'receipt', id: stanza.attrs.id ?? '', from: stanza.attrs.to ?? S_WHATSAPP_NET }));
+        return;
+      default:
+        // presence, ack, ib (unified_session), chatstate: nothing for the edge to answer.
+        this.log.debug({ tag: stanza.tag }, 'sandbox ignored stanza');
+    }
+  }
+
+  private async registrationIq(conn: Conn, iq: BinaryNode): Promise<BinaryNode | undefined> {
+    const reg = conn.state?.kind === 'registration' ? conn.state : undefined;
+    const linkReg = child(iq, 'link_code_companion_reg');
+    if (!reg || !linkReg) return this.genericIq(iq);
+    if (linkReg.attrs.stage === 'companion_hello') {
+      const number = parseJid(linkReg.attrs.jid)?.user;
+      const wrapped = bytesOf(child(linkReg, 'link_code_pairing_wrapped_companion_ephemeral_pub'));
+      const noiseKey = bytesOf(child(linkReg, 'companion_server_auth_key_pub'));
+      if (!number || !isWellFormedNumber(number) || !wrapped || wrapped.length < 80 || !noiseKey?.equals(Buffer.from(reg.noiseKey))) {
+        return iqError(iq, 400, 'bad-request');
+      }
+      const ref = randomBytes(16).toString('hex');
+      reg.linkCode = { number, ref, wrappedCompanionEphemeral: wrapped };
+      return iqResult(iq, [node('link_code_companion_reg', {}, [node('link_code_pairing_ref', {}, Buffer.from(ref))])]);
+    }
+    if (linkReg.attrs.stage === 'companion_finish') {
+      const hello = reg.linkCode?.primaryHello;
+      const bundle = bytesOf(child(linkReg, 'link_code_pairing_wrapped_key_bundle'));
+      if (!reg.linkCode || !hello || !bundle) return iqError(iq, 400, 'bad-request');
+      const account = this.account(reg.linkCode.number);
+      let advSecret: Buffer;
+      try {
+        const opened = completeLinkCode({
+          wrappedKeyBundle: bundle,
+          companionEphemeralKey: hello.companionEphemeral,
+          primaryEphemeral: hello.primaryEphemeral,
+          primaryIdentity: account.phone.identity,
+        });
+        if (!opened.companionIdentityKey.equals(Buffer.from(reg.keys.identityKey))) throw new Error('identity mismatch');
+        advSecret = opened.advSecret;
+      } catch (error) {
+        hello.done(new Error(`pairing code rejected: ${(error as Error).message}`));
+        reg.pairing = false;
+        return iqError(iq, 401, 'not-authorized');
+      }
+      conn.send(iqResult(iq));
+      // Completing waits for the companion's reply, so it must not hold up stanza handling.
+      this.completePairing(conn, { number: reg.linkCode.number, advSecret }).then(
+        () => hello.done(),
+        (error: Error) => hello.done(error),
+      );
+      return undefined;
+    }
+    return iqError(iq, 400, 'bad-request');
+  }
+
+  /**
+   * The phone has accepted the companion: `pair-success` with a device identity signed by the
+   * account, then the companion's counter-signature, then 515 so it logs in as the new device.
+   */
+  private async completePairing(conn: Conn, { number, advSecret }: { number: string; advSecret: Buffer }): Promise<void> {
+    const reg = conn.state;
+    if (reg?.kind !== 'registration') throw new Error('connection is not registering');
+    const account = this.account(number);
+    const deviceId = account.nextDeviceId++;
+    const keyIndex = account.nextKeyIndex++;
+    const identity = signDeviceIdentity({
+      accountKey: account.phone.identity,
+      companionIdentityKey: reg.keys.identityKey,
+      advSecret,
+      keyIndex,
+    });
+    const id = newTag();
+    const reply = conn.awaitReply(id);
+    conn.send(
+      node('iq', { from: S_WHATSAPP_NET, type: 'set', id, xmlns: 'md', t: nowSeconds() }, [
+        node('pair-success', {}, [
+          node('device-identity', { 'key-index': String(keyIndex) }, identity.bytes),
+          node('platform', { name: 'android' }),
+          // Baileys takes creds.me.name from here; without a name it never sends presence.
+          node('biz', { name: account.pushName }),
+          node('device', { jid: `${number}:${deviceId}@${PN_SERVER}`, lid: `${account.lidUser}:${deviceId}@lid` }),
+        ]),
+      ]),
+    );
+    const signed = bytesOf(child(child(await reply, 'pair-device-sign'), 'device-identity'));
+    if (!signed || !verifyDeviceSignature(signed, identity.details, reg.keys.identityKey, account.phone.identity.public)) {
+      reg.pairing = false;
+      throw new Error('companion did not counter-sign its device identity');
+    }
+    this.addDevice(account, deviceId, reg.noiseKey, reg.keys);
+    await conn.end(node('stream:error', { code: '515' }));
+  }
+
+  /** IQs of a logged-in device. */
+  private async sessionIq(device: LinkedDevice, iq: BinaryNode): Promise<BinaryNode | undefined> {
+    const xmlns = iq.attrs.xmlns;
+    const [first] = children(iq);
+    if (xmlns === 'encrypt') {
+      if (first?.tag === 'count') return iqResult(iq, [node('count', { value: String(device.preKeys.size) })]);
+      if (first?.tag === 'key') return this.fetchBundles(iq, first);
+      if (first?.tag === 'digest') return iqResult(iq, [this.digest(device)]);
+      if (first?.tag === 'rotate') {
+        const skey = readSignedPreKey(child(first, 'skey'));
+        if (skey && device.keys) device.keys.signedPreKey = skey;
+        return iqResult(iq);
+      }
+      if (iq.attrs.type === 'set') return this.storePreKeys(device, iq);
+    }
+    if (xmlns === 'usync') return this.usync(iq);
+    if (xmlns === 'md' && first?.tag === 'remove-companion-device') {
+      // Baileys' logout(): the device unlinks itself.
+      device.loggedOut = true;
+      return iqResult(iq);
+    }
+    return this.genericIq(iq);
+  }
+
+  /** IQs every client sends whose answer only has to be well-formed. */
+  private genericIq(iq: BinaryNode): BinaryNode {
+    const [first] = children(iq);
+    switch (iq.attrs.xmlns) {
+      case 'abt':
+        return iqResult(iq, [node('props', { protocol: '1', hash: 'sandbox' })]);
+      case 'blocklist':
+        return iqResult(iq, [node('list', {})]);
+      case 'privacy':
+        if (first?.tag === 'privacy' && iq.attrs.type === 'get') {
+          const categories = ['last', 'online', 'profile', 'status', 'groupadd', 'readreceipts', 'calladd'];
+          return iqResult(iq, [
+            node('privacy', {}, categories.map((name) => node('category', { name, value: name === 'readreceipts' ? 'all' : 'contacts' }))),
+          ]);
+        }
+        return iqResult(iq);
+      default:
+        // ping (w:p), passive/active, w:stats and anything else: an empty result.
+        this.log.debug({ xmlns: iq.attrs.xmlns, child: first?.tag }, 'sandbox answered iq generically');
+        return iqResult(iq);
+    }
+  }
+
+  private storePreKeys(device: LinkedDevice, iq: BinaryNode): BinaryNode {
+    const registrationId = uintOf(child(iq, 'registration'));
+    const identityKey = bytesOf(child(iq, 'identity'));
+    const signedPreKey = readSignedPreKey(child(iq, 'skey'));
+    if (registrationId === undefined || !identityKey || !signedPreKey) return iqError(iq, 400, 'bad-request');
+    device.keys = { registrationId, identityKey, signedPreKey };
+    device.preKeys.add(
+      children(child(iq, 'list')).flatMap((key) => {
+        const id = uintOf(child(key, 'id'));
+        const value = bytesOf(child(key, 'value'));
+        return id !== undefined && value?.length === 32 ? [{ id, key: value }] : [];
+      }),
+    );
+    return iqResult(iq);
+  }
+
+  /** Baileys only checks that a digest comes back; this one describes what the server holds. */
+  private digest(device: LinkedDevice): BinaryNode {
+    const keys = device.keys;
+    if (!keys) return node('digest', {});
+    return node('digest', {}, [
+      node('type', {}, Buffer.from([5])),
+      node('identity', {}, Buffer.from(keys.identityKey)),
+      node('list', {}, device.preKeys.ids().map((id) => node('id', {}, bigEndian(id, 3)))),
+    ]);
+  }
+
+  /** `<iq xmlns="encrypt" type="get"><key>`: one-time pre-key bundles, so Baileys can encrypt. */
+  private fetchBundles(iq: BinaryNode, keyNode: BinaryNode): BinaryNode {
+    const users = children(keyNode).map((user) => {
+      const jid = user.attrs.jid ?? '';
+      const target = parseJid(jid);
+      const number = target ? this.numberOf(target.user, target.server) : undefined;
+      let bundle: PreKeyBundle | undefined;
+      if (target && number) {
+        if (target.device === 0) bundle = this.party(number).issueBundle();
+        else {
+          const device = this.accounts.get(number)?.devices.get(target.device);
+          bundle = device ? this.takeDeviceBundle(device) : undefined;
+        }
+      }
+      return bundle ? bundleNode(jid, bundle) : node('user', { jid }, [node('error', { code: '404', text: 'item-not-found' })]);
+    });
+    return iqResult(iq, [node('list', {}, users)]);
+  }
+
+  /** USync: devices, LIDs and registration of any well-formed number. */
+  private usync(iq: BinaryNode): BinaryNode {
+    const usync = child(iq, 'usync');
+    const protocols = children(child(usync, 'query')).map((p) => p.tag);
+    const users = children(child(usync, 'list')).map((user) => {
+      const phone = textOf(child(user, 'contact'))?.replace(/\D/g, '');
+      const target = parseJid(user.attrs.jid);
+      const number = target ? this.numberOf(target.user, target.server) : phone;
+      const registered = number !== undefined && isWellFormedNumber(number);
+      const jid = user.attrs.jid ?? userJid(phone ?? '');
+      const content: BinaryNode[] = [];
+      for (const protocol of protocols) {
+        if (protocol === 'contact') content.push(node('contact', { type: registered ? 'in' : 'out' }));
+        if (!registered || !number) continue;
+        if (protocol === 'lid') content.push(node('lid', { val: `${this.lidOf(number)}@lid` }));
+        if (protocol === 'devices') content.push(this.deviceList(number));
+      }
+      return node('user', { jid }, content);
+    });
+    return iqResult(iq, [
+      node('usync', { ...usync?.attrs, last: 'true', index: '0' }, [node('result', {}), node('list', {}, users)]),
+    ]);
+  }
+
+  private deviceList(number: string): BinaryNode {
+    const linked = [...(this.accounts.get(number)?.devices.values() ?? [])].filter((d) => !d.loggedOut);
+    return node('devices', {}, [
+      node('device-list', {}, [
+        node('device', { id: '0' }),
+        ...linked.map((d) => node('device', { id: String(d.deviceId), 'key-index': String(d.deviceId) })),
+      ]),
+    ]);
+  }
+
+  // ---- messages --------------------------------------------------------------------------
+
+  /** Decrypts each contact's copy with that contact's Signal store, then acks and receipts. */
+  private async onOutboundMessage(conn: Conn, device: LinkedDevice, stanza: BinaryNode): Promise<void> {
+    const id = stanza.attrs.id ?? '';
+    const to = stanza.attrs.to ?? '';
+    const sender = { user: device.account.number, device: device.deviceId };
+    const participants = children(child(stanza, 'participants')).filter((p) => p.tag === 'to');
+    const copies = participants.length > 0 ? participants : [node('to', { jid: to }, children(stanza))];
+    const recipient = parseJid(to);
+    const recipientNumber = recipient ? this.numberOf(recipient.user, recipient.server) : undefined;
+    const isContactChat = recipientNumber !== undefined && recipientNumber !== device.account.number && stanza.attrs.category !== 'peer';
+    const record: OutboundMessage = { id, to: recipientNumber ? userJid(recipientNumber) : to };
+    for (const copy of copies) {
+      const target = parseJid(copy.attrs.jid);
+      const enc = child(copy, 'enc');
+      const ciphertext = bytesOf(enc);
+      const number = target ? this.numberOf(target.user, target.server) : undefined;
+      // Copies for other companion devices are not simulated; the primary phone's copy is
+      // decrypted too (it proves the own-device session works) but not recorded.
+      if (!target || !number || target.device !== 0 || !enc || !ciphertext) continue;
+      const type = enc.attrs.type;
+      if (type !== 'pkmsg' && type !== 'msg') continue;
+      try {
+        const message = await this.party(number).decrypt(sender, type, ciphertext);
+        if (number === recipientNumber) record.text = messageText(message);
+      } catch (error) {
+        this.log.warn({ err: error, id, to: copy.attrs.jid }, 'simulated device could not decrypt');
+        if (number === recipientNumber) record.error = (error as Error).message;
+      }
+    }
+    if (isContactChat) device.outbound.push(record);
+    conn.send(node('ack', { class: 'message', id, from: to, t: nowSeconds() }));
+    const receipts = this.options.receipts === undefined ? { deliveredMs: 300, readMs: 1000 } : this.options.receipts;
+    if (!isContactChat || receipts === null || record.error) return;
+    const receipt = (type?: string) => () =>
+      this.deliver(device, async () => node('receipt', { from: to, id, t: nowSeconds(), ...(type ? { type } : {}) }));
+    this.later(receipts.deliveredMs, receipt());
+    this.later(Math.max(receipts.readMs, receipts.deliveredMs), receipt('read'));
+  }
+
+  /** Receipts the device sends for inbound messages. */
+  private onReceipt(device: LinkedDevice, stanza: BinaryNode): void {
+    const ids = [stanza.attrs.id, ...children(child(stanza, 'list')).map((item) => item.attrs.id)];
+    const type = stanza.attrs.type;
+    if (type === 'retry') {
+      this.log.warn({ ids, from: device.jid }, 'device could not decrypt an inbound message');
+      return;
+    }
+    const read = type === 'read' || type === 'read-self';
+    for (const record of device.inbound.filter((m) => ids.includes(m.id))) {
+      if (record.status === 'sent' && record.encryption !== 'plaintext') {
+        // The device holds our session now; later messages need no pre-key header.
+        this.party(record.from).confirmSession({ user: device.account.number, device: device.deviceId });
+      }
+      if (read) record.status = 'read';
+      else if (record.status === 'sent') record.status = 'delivered';
+    }
+  }
+
+  private async encryptInbound(device: LinkedDevice, fromNumber: string, text: string, plaintext: boolean): Promise<BinaryNode> {
+    const message: proto.IMessage = { conversation: text };
+    if (plaintext) return node('plaintext', {}, proto.Message.encode(message).finish());
+    const contact = this.party(fromNumber);
+    const peer = { user: device.account.number, device: device.deviceId };
+    if (!contact.hasSession(peer)) {
+      const bundle = this.takeDeviceBundle(device);
+      if (!bundle) throw new Error(`${device.jid} has not uploaded its keys yet`);
+      await contact.startSession(peer, bundle);
+    }
+    const { type, ciphertext } = await contact.encrypt(peer, message);
+    return node('enc', { v: '2', type }, ciphertext);
+  }
+
+  /** Sends to the device's live socket, or queues for its next login (offline delivery). */
+  private async deliver(device: LinkedDevice, build: () => Promise<BinaryNode>): Promise<void> {
+    const [live] = this.sessionsOf(device).slice(-1);
+    if (live && !live.silent) live.send(await build());
+    else device.pending.push(build);
+  }
+
+  // ---- bookkeeping -----------------------------------------------------------------------
+
+  private takeDeviceBundle(device: LinkedDevice): PreKeyBundle | undefined {
+    if (!device.keys) return undefined;
+    // Without one-time pre-keys left, WhatsApp hands out the signed pre-key alone.
+    const preKey = device.preKeys.take();
+    return {
+      registrationId: device.keys.registrationId,
+      identityKey: device.keys.identityKey,
+      signedPreKey: device.keys.signedPreKey,
+      ...(preKey ? { preKey } : {}),
+    };
+  }
+
+  private account(number: string): Account {
+    let account = this.accounts.get(number);
+    if (!account) {
+      account = {
+        number,
+        lidUser: this.lidOf(number),
+        phone: this.party(number),
+        pushName: `Sandbox ${number.slice(-4)}`,
+        devices: new Map(),
+        nextDeviceId: 1,
+        nextKeyIndex: 1,
+      };
+      this.accounts.set(number, account);
+    }
+    return account;
+  }
+
+  private addDevice(account: Account, deviceId: number, noiseKey: Uint8Array, keys: DeviceKeys | null): LinkedDevice {
+    const device: LinkedDevice = {
+      account,
+      deviceId,
+      jid: `${account.number}:${deviceId}@${PN_SERVER}`,
+      lid: `${account.lidUser}:${deviceId}@lid`,
+      noiseKey,
+      keys,
+      preKeys: new PreKeyPool(),
+      pending: [],
+      outbound: [],
+      inbound: [],
+      loggedOut: false,
+    };
+    account.devices.set(deviceId, device);
+    account.nextDeviceId = Math.max(account.nextDeviceId, deviceId + 1);
+    return device;
+  }
+
+  /** The Signal store of a number's primary phone (contacts and linked accounts alike). */
+  private party(number: string): SignalParty {
+    let party = this.contacts.get(number);
+    if (!party) {
+      party = new SignalParty();
+      this.contacts.set(number, party);
+    }
+    return party;
+  }
+
+  private lidOf(number: string): string {
+    const existing = this.accounts.get(number)?.lidUser ?? [...this.lidToNumber].find(([, n]) => n === number)?.[0];
+    if (existing) return existing;
+    const lid = String(this.nextLid++);
+    this.lidToNumber.set(lid, number);
+    return lid;
+  }
+
+  private numberOf(user: string, server: string): string | undefined {
+    if (server === 'lid') return this.lidToNumber.get(user);
+    return server === PN_SERVER ? user : undefined;
+  }
+
+  private newSyntheticNumber(): string {
+    const prefix = this.options.numberPrefix ?? '5511990';
+    for (;;) {
+      const number = `${prefix}${String(this.nextSyntheticNumber++).padStart(13 - prefix.length, '0')}`;
+      if (!this.accounts.has(number)) return number;
+    }
+  }
+
+  private allDevices(): LinkedDevice[] {
+    return [...this.accounts.values()].flatMap((a) => [...a.devices.values()]);
+  }
+
+  private devicesOf(number: string): LinkedDevice[] {
+    return [...(this.accounts.get(number)?.devices.values() ?? [])];
+  }
+
+  private sessionsOf(device: LinkedDevice): Conn[] {
+    return [...this.connections].filter((c) => !c.closed && c.state?.kind === 'session' && c.state.device === device);
+  }
+
+  private registrations(): Array<{ conn: Conn; reg: Registration }> {
+    return [...this.connections].flatMap((conn) =>
+      !conn.closed && conn.state?.kind === 'registration' ? [{ conn, reg: conn.state }] : [],
+    );
+  }
+
+  private later(ms: number, task: () => unknown): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      void Promise.resolve()
+        .then(task)
+        .catch((error: unknown) => this.log.warn({ err: error }, 'sandbox timer task failed'));
+    }, ms);
+    this.timers.add(timer);
+  }
+
+  /** Polls for a condition the client has yet to bring about (its companion_hello). */
+  private async waitFor<T>(probe: () => T | undefined, timeoutMs = 30_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = probe();
+      if (found !== undefined) return found;
+      if (Date.now() > deadline) throw new Error('timed out waiting for the companion');
+      await delay(20);
+    }
+  }
+}
+
+let tagCounter = 0;
+/** Server-originated stanza ids; they only need to be unique per connection. */
+const newTag = (): string => `sandbox-${Date.now().toString(36)}-${tagCounter++}`;
