@@ -159,11 +159,21 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
       sendText: async (toJid, text) => (await sock.sendMessage(toJid, { text }))?.key.id ?? '',
       markRead: (keys) => sock.readMessages(keys),
       logout: async () => {
+        // Unlinking asks WhatsApp to remove the device; the socket closes whatever the answer,
+        // and a missing answer must not hold the caller (logout, delete) for a query timeout.
+        let timer: NodeJS.Timeout | undefined;
         try {
-          await sock.logout();
+          await Promise.race([
+            sock.logout(),
+            new Promise<void>((resolve) => {
+              timer = setTimeout(resolve, 5_000);
+            }),
+          ]);
         } finally {
+          clearTimeout(timer);
           closed = true;
           clearTimeout(watchdog);
+          void sock.end(undefined);
         }
       },
       stop: () => {

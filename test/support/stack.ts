@@ -15,6 +15,7 @@ export interface TestStack extends RunningStack {
   /** fetch against the stack, JSON in and out. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response JSON is asserted field by field in tests
   call(method: string, path: string, options?: { token?: string | null; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; body: any }>;
+  halt(): Promise<void>;
   /** Creates an account through the admin API; returns its id and TokenAccount. */
   createAccount(input?: { name?: string; instanceQuota?: number; rateLimits?: { global?: number; create?: number } }): Promise<{ id: string; token: string }>;
 }
@@ -26,9 +27,12 @@ let tableCounter = 0;
  * (its own table), with fauxqs and the HTTP API on a free port. Logs are silenced unless
  * `env.ZAPFLEET_LOG_LEVEL` says otherwise, or `stackOptions.logger` (e.g. one that captures lines) is given.
  */
-export const startTestStack = async (env: Record<string, string> = {}, stackOptions: { logger?: Logger } = {}): Promise<TestStack> => {
-  const dataDir = await mkdtemp(join(tmpdir(), 'zapfleet-test-'));
-  const tableName = `t${process.pid}_${Date.now()}_${tableCounter++}`;
+export const startTestStack = async (
+  env: Record<string, string> = {},
+  stackOptions: { logger?: Logger; /** Start again on a stopped stack's data (restart tests). */ reuse?: { dataDir: string; tableName: string; accountToken: string } } = {},
+): Promise<TestStack> => {
+  const dataDir = stackOptions.reuse?.dataDir ?? (await mkdtemp(join(tmpdir(), 'zapfleet-test-')));
+  const tableName = stackOptions.reuse?.tableName ?? `t${process.pid}_${Date.now()}_${tableCounter++}`;
   const config = loadEmbeddedConfig({
     PORT: '0',
     ZAPFLEET_DATA_DIR: dataDir,
@@ -70,12 +74,16 @@ export const startTestStack = async (env: Record<string, string> = {}, stackOpti
     ...stack,
     dataDir,
     tableName,
-    accountToken: stack.defaultAccountToken as string,
+    accountToken: stackOptions.reuse?.accountToken ?? (stack.defaultAccountToken as string),
     call,
     createAccount,
     stop: async () => {
       await stack.stop();
       await rm(dataDir, { recursive: true, force: true });
+    },
+    /** Stops the stack and keeps its data for a restart with `reuse`. */
+    halt: async () => {
+      await stack.stop();
     },
   };
 };
