@@ -95,7 +95,7 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
     return next;
   };
 
-  const record = async (session: Session, state: SessionState, reason: string, extra: Omit<StateChange, 'state' | 'reason'> = {}) => {
+  const record = async (session: Pick<Session, 'ref'>, state: SessionState, reason: string, extra: Omit<StateChange, 'state' | 'reason'> = {}) => {
     try {
       await deps.sessions.recordState(session.ref, { state, reason, ...extra });
     } catch (error) {
@@ -279,14 +279,14 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
   };
 
   const onClose = async (session: Session, code: number, message: string): Promise<void> => {
-    const wasConnected = session.connected;
     session.conn = null;
     session.connected = false;
     const linked = session.auth?.isLinked() ?? false;
     const stopFor = async (state: SessionState, reason: string, wipe: boolean) => {
       clearTimers(session);
       if (wipe) await session.auth?.wipe();
-      if (wipe || state === 'temp_banned') await deps.sessions.forget(session.ref.instanceId);
+      // A stopped session is not restored by a later shard move or restart either.
+      await deps.sessions.forget(session.ref.instanceId);
       sessions.delete(session.ref.instanceId);
       await record(session, state, reason, wipe ? { hasSession: false } : {});
     };
@@ -312,9 +312,15 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
         deps.logger.error('session replaced by another connection (two owners?); not reconnecting', { instanceId: session.ref.instanceId });
         clearTimers(session);
         sessions.delete(session.ref.instanceId);
+        await deps.sessions.forget(session.ref.instanceId);
         return record(session, 'disconnected', 'replaced');
       default:
-        if (!wasConnected && session.backoffMs === initialBackoffMs && session.linking) return endLinking(session, 'connection_failed');
+        if (session.linking) {
+          // Paired (the phone scanned) but dropped before opening: the session is saved, keep it.
+          session.linking = null;
+          await deps.sessions.keepOpen({ ...session.ref, shard: session.shard });
+          await record(session, 'disconnected', 'connection_lost', { hasSession: true });
+        }
         return scheduleRetry(session, 'connection_lost');
     }
   };
@@ -339,14 +345,21 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
     return created;
   };
 
-  const wipeAuthOf = async (ref: InstanceRef, session: Session | undefined) => {
-    if (session?.auth) return session.auth.wipe();
+  /** Wipes the saved session; true when it was linked (there was something to log out of). */
+  const wipeAuthOf = async (ref: InstanceRef, session: Session | undefined): Promise<boolean> => {
+    if (session?.auth) {
+      const linked = session.auth.isLinked();
+      await session.auth.wipe();
+      return linked;
+    }
     // Not open here: load it to wipe (the instance may already be gone, then its key is too).
     const aggregate = await deps.instances.get(ref.accountId, ref.instanceName);
-    if (!aggregate || aggregate.instance.id !== ref.instanceId) return;
+    if (!aggregate || aggregate.instance.id !== ref.instanceId) return false;
     const cipher = await deps.vault.instanceCipher(ref.instanceId, aggregate.instance.wrappedKey);
     const auth = await deps.loadAuthState({ instanceId: ref.instanceId, cipher, fence: () => deps.fenceOf(deps.shardOf(ref.instanceId)) });
+    const linked = auth.isLinked();
     await auth.wipe();
+    return linked;
   };
 
   const handleNow = async (command: SessionCommand): Promise<void> => {
@@ -380,9 +393,11 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
           session.conn = null;
           sessions.delete(ref.instanceId);
         }
-        await wipeAuthOf(ref, session);
+        const hadSavedSession = await wipeAuthOf(ref, session);
         await deps.sessions.forget(ref.instanceId);
-        if (command.type === 'logout' && session) await record(session, 'logged_out', 'api_logout', { hasSession: false });
+        // Spec #5: logged_out is emitted when the state changes, also for a disconnected instance
+        // whose saved session this runner holds no socket for (stopped after 405, 440, a move…).
+        if (command.type === 'logout' && (session || hadSavedSession)) await record({ ref }, 'logged_out', 'api_logout', { hasSession: false });
         return;
       }
       case 'settings': {
