@@ -1,0 +1,74 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { z } from 'zod';
+import { documentClient } from '../shared/adapters/dynamodb/document-client.ts';
+import { createInstanceRepository } from '../shared/adapters/dynamodb/instance-repository.dynamodb.ts';
+import { KmsKeyring } from '../shared/adapters/keys/keyring.kms.ts';
+import { createSecretVault } from '../shared/adapters/keys/secret-vault.ts';
+import { createLogger } from '../shared/observability/logger.ts';
+import { createBaileysConnectionFactory } from './baileys/baileys-connection.ts';
+import { assertWhatsAppCertificateUntouched } from './baileys/wa-certificate.ts';
+import { createRunner } from './runner.ts';
+
+/** The Fargate task's configuration, set by `infra/`; a bad value stops the task at start. */
+const RunnerConfig = z.object({
+  ZAPFLEET_TABLE_NAME: z.string().min(3),
+  ZAPFLEET_KMS_KEY_ID: z.string().min(1),
+  /** The shard command queues, comma-separated, in shard order (AWS default: 64 shards). */
+  ZAPFLEET_COMMAND_QUEUE_URLS: z.string().min(1),
+  ZAPFLEET_LOG_LEVEL: z.enum(['info', 'warn', 'error', 'silent']).default('info'),
+  /** WhatsApp Web client version `major.minor.patch`: WhatsApp may reject an old one (405). */
+  ZAPFLEET_WA_VERSION: z
+    .string()
+    .regex(/^\d+\.\d+\.\d+$/)
+    .optional(),
+});
+
+/**
+ * The session runner on ECS Fargate: one composition root, AWS clients created once.
+ * SIGTERM (a deployment or scale-in) drains: stop consuming, close sockets keeping their auth
+ * state, release the leases so another task takes the shards at once.
+ */
+const main = async () => {
+  const config = RunnerConfig.parse(process.env);
+  assertWhatsAppCertificateUntouched();
+  const logger = createLogger({ level: config.ZAPFLEET_LOG_LEVEL, base: { component: 'session-runner' } });
+  const dynamo = { doc: documentClient(new DynamoDBClient({})), tableName: config.ZAPFLEET_TABLE_NAME };
+  const queueUrls = config.ZAPFLEET_COMMAND_QUEUE_URLS.split(',').map((url) => url.trim());
+  const runner = createRunner({
+    dynamo,
+    sqs: new SQSClient({}),
+    queueUrlOf: (shard) => queueUrls[shard] as string,
+    shards: queueUrls.length,
+    factory: createBaileysConnectionFactory({
+      logger,
+      lean: true,
+      version: config.ZAPFLEET_WA_VERSION ? (config.ZAPFLEET_WA_VERSION.split('.').map(Number) as [number, number, number]) : undefined,
+    }),
+    instances: createInstanceRepository(dynamo),
+    vault: createSecretVault(new KmsKeyring(new KMSClient({}), config.ZAPFLEET_KMS_KEY_ID)),
+    logger,
+    clock: { now: () => new Date() },
+  });
+  process.on('unhandledRejection', (reason: unknown) => logger.error('unhandled rejection', { error: String(reason) }));
+  const drain = (signal: string) => {
+    logger.info('draining', { signal });
+    runner.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error('drain failed', { error: String(error) });
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => drain('SIGTERM'));
+  process.once('SIGINT', () => drain('SIGINT'));
+  await runner.start();
+  logger.info('session runner started', { runnerId: runner.runnerId, shards: queueUrls.length });
+};
+
+main().catch((error: unknown) => {
+  process.stderr.write(`session runner failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
