@@ -45,8 +45,4 @@ export class PreKeyPool {
       return { keyId, publicKey: Buffer.from(batch.keys.subarray(i * 32, i * 32 + 32)) };
     }
   }
-
-  ids(): number[] {
-    return this.batches.flatMap((b) => [...b.ids.subarray(b.next)].filter((id) => id !== 0));
-  }
 }

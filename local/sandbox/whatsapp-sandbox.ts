@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { Curve, S_WHATSAPP_NET, WA_CERT_DETAILS, proto, type BinaryNode } from '@whiskeysockets/baileys';
+import { controlHandler } from './control-api.ts';
 import { EdgeConnection } from './edge-connection.ts';
 import { makeEdgeIdentity, type HandshakeResult, type KeyPair } from './noise-responder.ts';
 import {
@@ -66,6 +67,8 @@ export interface SandboxOptions {
    * a restarted stack would otherwise need a new QR). Default true.
    */
   adoptUnknownDevices?: boolean;
+  /** Serve the JSON control API (control-api.ts) on the same port, for an out-of-process sandbox. */
+  control?: boolean;
   logger?: SandboxLogger;
 }
 
@@ -180,14 +183,19 @@ interface LinkCodeState {
   };
 }
 
-interface Session {
+/** A logged-in device's connection. */
+interface LoggedIn {
   kind: 'session';
   device: LinkedDevice;
 }
 
-type Conn = EdgeConnection<Registration | Session>;
+type Conn = EdgeConnection<Registration | LoggedIn>;
 
-const silentLogger: SandboxLogger = { debug: () => undefined, warn: () => undefined };
+/** Debug chatter off; warnings (a device that could not decrypt, a failed auto-scan) on stderr. */
+const defaultLogger: SandboxLogger = {
+  debug: () => undefined,
+  warn: (obj, msg) => console.warn(`[whatsapp-sandbox] ${msg ?? ''}`, obj),
+};
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 /** Baileys' S_WHATSAPP_NET is the server's own address (`@s.whatsapp.net`); users live on this. */
 const PN_SERVER = 's.whatsapp.net';
@@ -204,23 +212,31 @@ export async function startWhatsAppSandbox(options: SandboxOptions = {}): Promis
 class Sandbox implements WhatsAppSandbox {
   readonly rootPublicKey: Uint8Array;
   private readonly identity = makeEdgeIdentity();
-  private readonly http = createServer((_req, res) => res.writeHead(426).end());
+  private readonly control: ReturnType<typeof controlHandler>;
+  private readonly http = createServer((req, res) => {
+    if (this.options.control) void this.control(req, res);
+    else res.writeHead(426).end();
+  });
   private readonly wss = new WebSocketServer({ noServer: true });
   private readonly log: SandboxLogger;
   private readonly connections = new Set<Conn>();
   private readonly accounts = new Map<string, Account>();
   private readonly contacts = new Map<string, SignalParty>();
+  /** Synthetic LIDs: Baileys rc14 only fetches sessions for contacts whose LID it knows. */
   private readonly lidToNumber = new Map<string, string>();
+  private readonly numberToLid = new Map<string, string>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private nextLid = 100000000000000;
   private nextSyntheticNumber = 1;
   private rejectedUpgrades: { count: number; status: number } = { count: 0, status: 503 };
   private maxLogins = 0;
   private address = '';
+  private stopped = false;
 
   constructor(private readonly options: SandboxOptions) {
     this.rootPublicKey = this.identity.rootKey.public;
-    this.log = options.logger ?? silentLogger;
+    this.log = options.logger ?? defaultLogger;
+    this.control = controlHandler(this);
     this.http.on('upgrade', (req, socket, head) => {
       if (this.rejectedUpgrades.count > 0) {
         // Baileys listens for `unexpected-response` and then does nothing: it stays connecting.
@@ -281,8 +297,10 @@ class Sandbox implements WhatsAppSandbox {
   qrShown(qr: string): void {
     const { scanDelayMs = 2000 } = this.options;
     if (scanDelayMs === null) return;
+    // Best effort, like a phone pointed at a screen: a QR already used, expired or superseded by
+    // a pairing code is simply not linked (`scan()` callers get those errors).
     this.later(scanDelayMs, () =>
-      this.scan(qr).catch((error: unknown) => this.log.warn({ err: error }, 'simulated phone could not scan the QR')),
+      this.scan(qr).catch((error: unknown) => this.log.debug({ err: error }, 'simulated phone did not link from the QR')),
     );
   }
 
@@ -315,7 +333,8 @@ class Sandbox implements WhatsAppSandbox {
         ]),
       ]),
     );
-    await finished;
+    const outcome = await Promise.race([finished, conn.closedPromise.then(() => 'closed' as const)]);
+    if (outcome === 'closed') throw new Error('the companion disconnected before the pairing completed');
   }
 
   async sendText(input: { toNumber: string; fromNumber: string; text: string; pushName?: string; plaintext?: boolean }): Promise<string> {
@@ -383,6 +402,7 @@ class Sandbox implements WhatsAppSandbox {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     for (const conn of this.connections) conn.terminate();
@@ -438,7 +458,9 @@ class Sandbox implements WhatsAppSandbox {
 
   private async login(conn: Conn, noiseKey: Uint8Array, number: string, deviceId: number): Promise<void> {
     let device = this.accounts.get(number)?.devices.get(deviceId);
-    const adopt = this.options.adoptUnknownDevices ?? true;
+    // Device 0 is the phone itself: a companion logging in as 0 holds provisional creds from a
+    // pairing code that never completed (Baileys writes creds.me early), which WhatsApp refuses.
+    const adopt = (this.options.adoptUnknownDevices ?? true) && deviceId > 0 && isWellFormedNumber(number);
     if (device?.loggedOut || (!device && !adopt) || (device && !Buffer.from(device.noiseKey).equals(Buffer.from(noiseKey)))) {
       await conn.end(node('failure', { reason: '401', location: 'sandbox' }));
       return;
@@ -532,7 +554,8 @@ class Sandbox implements WhatsAppSandbox {
         return iqError(iq, 401, 'not-authorized');
       }
       conn.send(iqResult(iq));
-      // Completing waits for the companion's reply, so it must not hold up stanza handling.
+      // Not awaited: while the phone waits for the companion's counter-signature, the
+      // companion's other stanzas (acks, pings) keep being handled.
       this.completePairing(conn, { number: reg.linkCode.number, advSecret }).then(
         () => hello.done(),
         (error: Error) => hello.done(error),
@@ -577,7 +600,9 @@ class Sandbox implements WhatsAppSandbox {
       throw new Error('companion did not counter-sign its device identity');
     }
     this.addDevice(account, deviceId, reg.noiseKey, reg.keys);
-    await conn.end(node('stream:error', { code: '515' }));
+    // Linked: the companion must reconnect and log in as the new device. Not awaited, so the
+    // caller learns of the link before the socket is gone.
+    void conn.end(node('stream:error', { code: '515' }));
   }
 
   /** IQs of a logged-in device. */
@@ -643,14 +668,22 @@ class Sandbox implements WhatsAppSandbox {
     return iqResult(iq);
   }
 
-  /** Baileys only checks that a digest comes back; this one describes what the server holds. */
+  /**
+   * Baileys only checks that a digest comes back (else it re-uploads). WhatsApp's also lists
+   * every pre-key id and a hash; that is left out, as it would cost ~800 nodes per login when a
+   * benchmark restores a thousand sessions.
+   */
   private digest(device: LinkedDevice): BinaryNode {
     const keys = device.keys;
     if (!keys) return node('digest', {});
     return node('digest', {}, [
       node('type', {}, Buffer.from([5])),
       node('identity', {}, Buffer.from(keys.identityKey)),
-      node('list', {}, device.preKeys.ids().map((id) => node('id', {}, bigEndian(id, 3)))),
+      node('skey', {}, [
+        node('id', {}, bigEndian(keys.signedPreKey.keyId, 3)),
+        node('value', {}, Buffer.from(keys.signedPreKey.publicKey)),
+        node('signature', {}, Buffer.from(keys.signedPreKey.signature)),
+      ]),
     ]);
   }
 
@@ -849,10 +882,12 @@ class Sandbox implements WhatsAppSandbox {
   }
 
   private lidOf(number: string): string {
-    const existing = this.accounts.get(number)?.lidUser ?? [...this.lidToNumber].find(([, n]) => n === number)?.[0];
-    if (existing) return existing;
-    const lid = String(this.nextLid++);
-    this.lidToNumber.set(lid, number);
+    let lid = this.numberToLid.get(number);
+    if (!lid) {
+      lid = String(this.nextLid++);
+      this.numberToLid.set(number, lid);
+      this.lidToNumber.set(lid, number);
+    }
     return lid;
   }
 
@@ -903,6 +938,7 @@ class Sandbox implements WhatsAppSandbox {
     for (;;) {
       const found = probe();
       if (found !== undefined) return found;
+      if (this.stopped) throw new Error('sandbox stopped');
       if (Date.now() > deadline) throw new Error('timed out waiting for the companion');
       await delay(20);
     }
