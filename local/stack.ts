@@ -120,6 +120,7 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
     if (config.allowPrivateTargets) logger.warn('ZAPFLEET_ALLOW_PRIVATE_TARGETS=true: webhooks, Chatwoot and S3 endpoints may point at private addresses');
     else if (config.allowLoopbackTargets) logger.warn('loopback targets (127.0.0.0/8, ::1) are allowed for webhooks, Chatwoot and S3 endpoints on this embedded stack; set ZAPFLEET_ALLOW_LOOPBACK_TARGETS=false to refuse them');
 
+    let runnerRef: Runner | null = null;
     const deps = createAppDeps({
       dynamo,
       tableName: config.tableName,
@@ -137,9 +138,10 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
         store: async () => void (await dynamo.send(new DescribeTableCommand({ TableName: config.tableName }))),
         queue: async () => void (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrls.at(-1), AttributeNames: ['QueueArn'] }))),
         media: async () => void (await s3.send(new HeadBucketCommand({ Bucket: embeddedResources.mediaBucket }))),
-        // Until the session runner lands in-process, fleet readiness means its command queues exist.
+        // The in-process runner must hold shard leases (and so consume their queues) to host sessions.
         fleet: async () => {
-          for (const url of queueUrls.slice(0, embeddedResources.shards)) await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+          if (!runnerRef) throw new Error('session runner not started');
+          if (runnerRef.held().length === 0) throw new Error('no worker capacity');
         },
       },
     });
@@ -170,6 +172,7 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       waitTimeSeconds: options.consumerWaitSeconds,
     });
     await runner.start();
+    runnerRef = runner;
     cleanups.push(() => runner.stop());
 
     let defaultAccountToken: string | null = null;
