@@ -42,7 +42,24 @@ export const createRunner = (options: RunnerOptions) => {
   const runnerId = options.runnerId ?? `runner-${randomUUID()}`;
   const consumers = new Map<number, ShardConsumer>();
   const sessions = createSessionRepository(options.dynamo, options.clock);
-  const timers = { setTimeout: (callback: () => void, ms: number) => setTimeout(callback, ms), clearTimeout: (handle: unknown) => clearTimeout(handle as NodeJS.Timeout) };
+  // Every timer of the lease manager and the supervisor goes through here, so `crash()` can stop them all.
+  let crashed = false;
+  const pendingTimers = new Set<NodeJS.Timeout>();
+  const timers = {
+    setTimeout: (callback: () => void, ms: number) => {
+      const handle = setTimeout(() => {
+        pendingTimers.delete(handle);
+        if (!crashed) callback();
+      }, ms);
+      if (crashed) clearTimeout(handle);
+      else pendingTimers.add(handle);
+      return handle;
+    },
+    clearTimeout: (handle: unknown) => {
+      pendingTimers.delete(handle as NodeJS.Timeout);
+      clearTimeout(handle as NodeJS.Timeout);
+    },
+  };
   let manager: LeaseManager | null = null;
 
   const supervisor = createSessionSupervisor({
@@ -51,7 +68,7 @@ export const createRunner = (options: RunnerOptions) => {
     sessions,
     vault: options.vault,
     loadAuthState: ({ instanceId, cipher, fence }) => createDynamoAuthState(options.dynamo, { instanceId, cipher, fence, logger: options.logger }),
-    fenceOf: (shard) => manager?.fenceOf(shard) ?? null,
+    fenceOf: (shard) => (crashed ? null : (manager?.fenceOf(shard) ?? null)),
     shardOf: (instanceId) => shardOf(instanceId, options.shards),
     clock: options.clock,
     timers,
@@ -72,6 +89,7 @@ export const createRunner = (options: RunnerOptions) => {
     timers,
     logger: options.logger,
     onAcquired: async (lease) => {
+      if (crashed) return;
       const consumer = createShardConsumer({
         sqs: options.sqs,
         queueUrl: options.queueUrlOf(lease.shard),
@@ -85,6 +103,7 @@ export const createRunner = (options: RunnerOptions) => {
       await supervisor.restore(lease.shard);
     },
     onLost: async (shard, reason) => {
+      if (crashed) return;
       options.logger.info('shard released', { runnerId, shard, reason });
       // Sockets close at the same time as the consumer drains: on a self-fence the lease may
       // lapse soon, and a long-running command must not keep the shard's sockets open past it.
@@ -101,6 +120,19 @@ export const createRunner = (options: RunnerOptions) => {
     /** SIGTERM: stop consuming, close sockets (auth kept), release leases. */
     stop: () => (manager as LeaseManager).stop(),
     held: () => (manager as LeaseManager).held(),
+    /**
+     * Tests only: dies the way a killed task does. Sockets drop and every timer and consumer stops,
+     * but nothing is written: leases are neither renewed nor released (they lapse after their TTL),
+     * the heartbeat goes stale, and the auth state refuses writes (no fence).
+     */
+    async crash(): Promise<void> {
+      crashed = true;
+      for (const handle of pendingTimers) clearTimeout(handle);
+      pendingTimers.clear();
+      const stopping = [...consumers.values()].map((consumer) => consumer.stop());
+      consumers.clear();
+      await Promise.all([...stopping, supervisor.stopAll()]);
+    },
   };
 };
 

@@ -25,6 +25,10 @@ export interface BaileysFactoryOptions {
   connectWatchdogMs?: number;
   /** Idle sessions are cheap only with Baileys' per-socket caches kept small (ARCHITECTURE §6). */
   lean?: boolean;
+  /** How long each QR is shown before Baileys rotates to the next ref (Baileys: 60 s, then 20 s). */
+  qrTimeoutMs?: number;
+  /** Keep-alive ping period; a silent edge is noticed about 5 s after one missed period (Baileys: 30 s). */
+  keepAliveIntervalMs?: number;
 }
 
 /** Baileys wants a pino logger; zapfleet's logs go through its own redacting logger instead. */
@@ -82,6 +86,8 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
       logger: pino,
       ...(factory.waWebSocketUrl ? { waWebSocketUrl: factory.waWebSocketUrl } : {}),
       ...(factory.version ? { version: factory.version } : {}),
+      ...(factory.qrTimeoutMs ? { qrTimeout: factory.qrTimeoutMs } : {}),
+      ...(factory.keepAliveIntervalMs ? { keepAliveIntervalMs: factory.keepAliveIntervalMs } : {}),
       browser: Browsers.macOS('Chrome'),
       markOnlineOnConnect: options.settings.keepOnlineStatus,
       syncFullHistory: options.historyDays !== null || !options.settings.disableHistorySync,

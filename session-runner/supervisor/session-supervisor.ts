@@ -154,7 +154,12 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
     const { instance } = aggregate;
     session.settings = instance.settings;
     const cipher = await deps.vault.instanceCipher(instance.id, instance.wrappedKey);
-    let auth = await deps.loadAuthState({ instanceId: instance.id, cipher, fence: () => deps.fenceOf(session.shard) });
+    // After a scan (515) the in-memory state is the newest: reloading could read creds whose
+    // write is still in flight, show a new QR and link the number twice.
+    let auth =
+      reason === 'restart_required' && session.auth
+        ? session.auth
+        : await deps.loadAuthState({ instanceId: instance.id, cipher, fence: () => deps.fenceOf(session.shard) });
     if (session.linking && reason === 'api_connect') {
       // /connect starts a fresh link (spec #3): it discards a saved session that is not connected,
       // and provisional creds an interrupted pairing left behind (runner stopped or moved mid-way),
@@ -290,7 +295,10 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
       sessions.delete(session.ref.instanceId);
       await record(session, state, reason, wipe ? { hasSession: false } : {});
     };
-    if (code === 515) return open(session, 'restart_required');
+    if (code === 515) {
+      await session.auth?.saveCreds().catch((error: unknown) => deps.logger.warn('creds flush before restart failed', { instanceId: session.ref.instanceId, error: String(error) }));
+      return open(session, 'restart_required');
+    }
     if (session.linking && !linked) {
       if (code !== 408) await failLinking(session, `Failed to connect: ${message}`);
       return endLinking(session, code === 408 ? 'qr_timeout' : 'connection_failed');
@@ -439,6 +447,8 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
           serial(session.ref.instanceId, async () => {
             closeSocket(session);
             sessions.delete(session.ref.instanceId);
+            // A caller waiting on this link must hear now, not at its timeout.
+            if (session.linking && !session.connected) await failLinking(session, 'Failed to connect: the session moved to another worker; call connect again');
           }),
         ),
       );
