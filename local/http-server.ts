@@ -13,7 +13,8 @@ type Authorizer = (event: APIGatewayRequestAuthorizerEvent) => Promise<APIGatewa
 export interface ApiServerOptions {
   deps: AppDeps;
   routes: readonly RouteDef[];
-  modules: Record<RouteModule, LambdaHandler>;
+  /** A module without a handler here answers like an unknown route. */
+  modules: Partial<Record<RouteModule, LambdaHandler>>;
   authorizer: Authorizer;
 }
 
@@ -138,7 +139,9 @@ export const createApiServer = ({ deps, routes, modules, authorizer }: ApiServer
       body: body === '' ? null : body,
       isBase64Encoded: false,
     };
-    const result = await modules[route.module](event, lambdaContext(requestId));
+    const moduleHandler = modules[route.module];
+    if (!moduleHandler) return send(res, 404, errorBody('Route not found'), { 'X-Request-Id': requestId }), 404;
+    const result = await moduleHandler(event, lambdaContext(requestId));
     res.writeHead(result.statusCode, result.headers as Record<string, string>);
     res.end(result.body);
     return result.statusCode;

@@ -182,11 +182,10 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
     }
 
     const health = healthHandler(deps.health);
-    const notFound = async () => ({ statusCode: 404, headers: {}, body: JSON.stringify({ success: false, error: { message: 'Route not found' } }) });
     const server = createApiServer({
       deps,
       routes: sandbox ? routes : routes.filter((route) => route.module !== 'sandbox'),
-      modules: { instance: instanceModule(deps), admin: adminModule(deps), system: async () => health(), sandbox: sandbox ? sandboxModule(deps, sandbox) : notFound },
+      modules: { instance: instanceModule(deps), admin: adminModule(deps), system: async () => health(), ...(sandbox ? { sandbox: sandboxModule(deps, sandbox) } : {}) },
       authorizer: authorizerHandler(deps),
     });
     await new Promise<void>((resolve, reject) => {

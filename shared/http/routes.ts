@@ -1,7 +1,7 @@
 import type { RouteAuth } from '../domain/use-cases/authorize.use-case.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-export type RouteModule = 'instance' | 'admin' | 'system' | 'sandbox';
+export type RouteModule = 'instance' | 'events' | 'admin' | 'system' | 'sandbox';
 
 /**
  * The route table, shared by the embedded server (routing), the handlers (auth rules, 500
@@ -42,6 +42,13 @@ export const routes: readonly RouteDef[] = [
   route('POST', '/api/instance/proxy/{instance}', 'instance', 'updateProxy', 'Failed to update proxy configuration'),
   route('GET', '/api/instance/getS3/{instance}', 'instance', 'getS3', 'Failed to get S3 configuration'),
   route('POST', '/api/instance/s3/{instance}', 'instance', 'updateS3', 'Failed to update S3 configuration'),
+  route('POST', '/api/events/webhook/{instance}', 'events', 'saveWebhook', 'Failed to save webhook configuration'),
+  route('GET', '/api/events/getWebhook/{instance}', 'events', 'getWebhook', 'Failed to get webhook configuration'),
+  route('GET', '/api/events/webhook/{instance}', 'events', 'getWebhookAlias', 'Failed to get webhook configuration'),
+  route('POST', '/api/events/websocket/{instance}', 'events', 'saveWebsocket', 'Failed to save websocket configuration'),
+  route('GET', '/api/events/getWebsocket/{instance}', 'events', 'getWebsocket', 'Failed to get websocket configuration'),
+  route('GET', '/api/events/deliveries/{instance}', 'events', 'listDeliveries', 'Failed to get deliveries'),
+  route('POST', '/api/events/replay/{instance}', 'events', 'replay', 'Failed to replay events'),
   route('POST', '/admin/accounts', 'admin', 'createAccount', 'Internal server error', { auth: 'admin' }),
   route('GET', '/admin/accounts', 'admin', 'listAccounts', 'Internal server error', { auth: 'admin' }),
   route('PATCH', '/admin/accounts/{id}', 'admin', 'updateAccount', 'Internal server error', { auth: 'admin' }),

@@ -1,0 +1,34 @@
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { EventPublisher, EventRecord } from '../../domain/events/event.ts';
+
+/** SQS takes 256 KiB per message; events above this go to S3 and the queue carries a pointer. */
+export const inlineEventLimitBytes = 200 * 1024;
+
+export interface QueuedEvent {
+  record?: EventRecord;
+  /** Key of the event's JSON in the platform bucket, for events too large for a queue message. */
+  pointer?: { bucket: string; key: string };
+}
+
+export const createSqsEventPublisher = (options: { sqs: SQSClient; queueUrl: string; s3: S3Client; bucket: string }): EventPublisher => ({
+  async publish(record) {
+    const json = JSON.stringify(record);
+    let body: QueuedEvent = { record };
+    if (Buffer.byteLength(json) > inlineEventLimitBytes) {
+      const key = `events/${record.instanceId}/${record.id}.json`;
+      await options.s3.send(new PutObjectCommand({ Bucket: options.bucket, Key: key, Body: json, ContentType: 'application/json' }));
+      body = { pointer: { bucket: options.bucket, key } };
+    }
+    await options.sqs.send(new SendMessageCommand({ QueueUrl: options.queueUrl, MessageBody: JSON.stringify(body) }));
+  },
+});
+
+/** Reads a queued event back, following an S3 pointer when there is one. */
+export const readQueuedEvent = async (s3: S3Client, body: string): Promise<EventRecord> => {
+  const queued = JSON.parse(body) as QueuedEvent;
+  if (queued.record) return queued.record;
+  if (!queued.pointer) throw new Error('queued event has neither a record nor a pointer');
+  const object = await s3.send(new GetObjectCommand({ Bucket: queued.pointer.bucket, Key: queued.pointer.key }));
+  return JSON.parse(await (object.Body as { transformToString(): Promise<string> }).transformToString()) as EventRecord;
+};
