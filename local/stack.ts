@@ -13,6 +13,7 @@ import { instanceModule } from '../functions/instance/instance.handlers.ts';
 import { healthHandler } from '../functions/system/health.handler.ts';
 import { createBaileysConnectionFactory } from '../session-runner/baileys/baileys-connection.ts';
 import { createSqsCommandBus } from '../shared/adapters/sqs/command-bus.sqs.ts';
+import { createSqsEventPublisher } from '../shared/adapters/sqs/event-publisher.sqs.ts';
 import { createRunner, type Runner } from '../session-runner/runner.ts';
 import { assertWhatsAppCertificateUntouched } from '../session-runner/baileys/wa-certificate.ts';
 import { startWhatsAppSandbox, trustSandboxRoot, type WhatsAppSandbox } from './sandbox/whatsapp-sandbox.ts';
@@ -169,6 +170,7 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       logger,
       clock: deps.clock,
       runnerId: `embedded-${randomBytes(6).toString('hex')}`,
+      events: createSqsEventPublisher({ sqs, queueUrl: queueUrls.at(-1) as string, s3, bucket: embeddedResources.mediaBucket }),
       waitTimeSeconds: options.consumerWaitSeconds,
     });
     await runner.start();

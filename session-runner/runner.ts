@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 import type { DynamoContext } from '../shared/adapters/dynamodb/document-client.ts';
 import { createSessionRepository } from '../shared/adapters/dynamodb/session-repository.dynamodb.ts';
 import { shardOf } from '../shared/domain/fleet/fleet.ts';
+import type { EventPublisher } from '../shared/domain/events/event.ts';
+import { ulid } from 'ulid';
 import type { SecretVault } from '../shared/domain/ports/keyring.port.ts';
 import type { InstanceRepository } from '../shared/domain/ports/repositories.port.ts';
 import type { Clock, Logger } from '../shared/domain/ports/runtime.port.ts';
@@ -30,6 +32,8 @@ export interface RunnerOptions {
   waitTimeSeconds?: number;
   restoreStaggerMs?: number;
   linkTimeoutMs?: number;
+  /** Where the runner's events go (the events queue). */
+  events?: EventPublisher;
 }
 
 /**
@@ -76,6 +80,8 @@ export const createRunner = (options: RunnerOptions) => {
     logger: options.logger,
     restoreStaggerMs: options.restoreStaggerMs,
     linkTimeoutMs: options.linkTimeoutMs,
+    events: options.events,
+    newEventId: () => ulid(),
     alarm: (name, ref) => options.logger.error(`alarm: ${name}`, { metric: `zapfleet.${name}`, instanceId: ref.instanceId }),
   });
 

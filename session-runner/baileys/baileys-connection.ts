@@ -2,6 +2,7 @@ import makeWASocket, {
   Browsers,
   makeCacheableSignalKeyStore,
   type AuthenticationState,
+  type CacheStore,
   type ConnectionState,
   type UserFacingSocketConfig,
   type WASocket,
@@ -11,6 +12,7 @@ import { SocksProxyAgent } from 'socks-proxy-agent';
 import { ProxyAgent } from 'undici';
 import type { Logger } from '../../shared/domain/ports/runtime.port.ts';
 import type { WaConnection, WaConnectionFactory, WaConnectionOptions, WaEvent } from '../../shared/domain/ports/wa-connection.port.ts';
+import { statusName, toMessageExchange } from './message-mapper.ts';
 
 export interface BaileysFactoryOptions {
   logger: Logger;
@@ -70,122 +72,223 @@ const statusCodeOf = (error: unknown): number => {
   return output?.statusCode ?? 428;
 };
 
+/**
+ * A Baileys `CacheStore` without a timer of its own: entries expire when read and are swept every
+ * few hundred writes. Baileys' default (a NodeCache) keeps an interval, and with it the cache and
+ * everything in it, alive until someone calls `close()`, which nobody does for the signal key
+ * cache a caller creates: every socket ever opened would leave one behind.
+ */
+class TtlCache implements CacheStore {
+  private readonly entries = new Map<string, { value: unknown; expiresAt: number }>();
+  private writes = 0;
+
+  constructor(
+    private readonly ttlMs: number,
+    /** Keys never worth keeping (they are read at most once), e.g. one-time pre-keys. */
+    private readonly skip: (key: string) => boolean = () => false,
+  ) {}
+
+  get<T>(key: string): T | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt > Date.now()) return entry.value as T;
+    this.entries.delete(key);
+    return undefined;
+  }
+
+  set<T>(key: string, value: T): void {
+    if (this.skip(key)) {
+      this.entries.delete(key);
+      return;
+    }
+    this.writes += 1;
+    if (this.writes % 256 === 0) this.deleteWhere((_, expiresAt) => expiresAt <= Date.now());
+    this.entries.set(key, { value, expiresAt: Date.now() + this.ttlMs });
+  }
+
+  del(key: string): void {
+    this.entries.delete(key);
+  }
+
+  flushAll(): void {
+    this.entries.clear();
+  }
+
+  deleteWhere(test: (key: string, expiresAt: number) => boolean): void {
+    for (const [key, entry] of this.entries) if (test(key, entry.expiresAt)) this.entries.delete(key);
+  }
+}
+
+/** One instance's view of a cache shared by every socket of a factory. */
+const scopedCache = (shared: TtlCache, instanceId: string): CacheStore => {
+  const prefix = `${instanceId}|`;
+  return {
+    get: <T>(key: string) => shared.get<T>(prefix + key),
+    set: <T>(key: string, value: T) => shared.set(prefix + key, value),
+    del: (key: string) => shared.del(prefix + key),
+    flushAll: () => shared.deleteWhere((key) => key.startsWith(prefix)),
+  };
+};
+
+const minutes = (count: number) => count * 60_000;
+
 /** Opens WhatsApp sockets with Baileys, one per `open` call. */
-export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): WaConnectionFactory => ({
-  open(options: WaConnectionOptions): WaConnection {
-    const auth = options.auth as AuthenticationState;
-    const watchdogMs = factory.connectWatchdogMs ?? 30_000;
-    const pino = silentPino();
-    let closed = false;
-    const emit = (event: WaEvent) => {
-      if (closed && event.type !== 'close') return;
-      options.onEvent(event);
-    };
-    const sock: WASocket = makeWASocket({
-      auth: { creds: auth.creds, keys: makeCacheableSignalKeyStore(auth.keys, pino) },
-      logger: pino,
-      ...(factory.waWebSocketUrl ? { waWebSocketUrl: factory.waWebSocketUrl } : {}),
-      ...(factory.version ? { version: factory.version } : {}),
-      ...(factory.qrTimeoutMs ? { qrTimeout: factory.qrTimeoutMs } : {}),
-      ...(factory.keepAliveIntervalMs ? { keepAliveIntervalMs: factory.keepAliveIntervalMs } : {}),
-      browser: Browsers.macOS('Chrome'),
-      markOnlineOnConnect: options.settings.keepOnlineStatus,
-      syncFullHistory: options.historyDays !== null || !options.settings.disableHistorySync,
-      shouldSyncHistoryMessage: () => options.historyDays !== null || !options.settings.disableHistorySync,
-      enableRecentMessageCache: factory.lean !== true,
-      fireInitQueries: true,
-      generateHighQualityLinkPreview: false,
-      ...proxySettings(options.proxy),
-    });
-
-    let opened = false;
-    const watchdog = setTimeout(() => {
-      if (!opened && !closed) {
-        void sock.end(Object.assign(new Error('connect watchdog: no progress'), { output: { statusCode: 408 } }) as never);
-      }
-    }, watchdogMs);
-    watchdog.unref();
-
-    emit({ type: 'connecting' });
-    sock.ev.on('creds.update', () => {
-      options.saveCreds().catch((error: unknown) => {
-        factory.logger.error('auth state write failed', { instanceId: options.instanceId, error: String(error) });
-        // A creds write that cannot land must not leave a socket running on state we cannot keep.
-        void sock.end(Object.assign(new Error('auth state write failed'), { output: { statusCode: 500 } }) as never);
+export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): WaConnectionFactory => {
+  // Lean (ARCHITECTURE §6): the four caches Baileys would create per socket, each a NodeCache with
+  // an interval, are shared by all sockets and scoped by instance; TTLs are Baileys' defaults.
+  const shared = factory.lean
+    ? { msgRetry: new TtlCache(minutes(60)), callOffer: new TtlCache(minutes(5)), placeholderResend: new TtlCache(minutes(60)), userDevices: new TtlCache(minutes(5)) }
+    : null;
+  return {
+    open(options: WaConnectionOptions): WaConnection {
+      const auth = options.auth as AuthenticationState;
+      const watchdogMs = factory.connectWatchdogMs ?? 30_000;
+      const pino = silentPino();
+      let closed = false;
+      const emit = (event: WaEvent) => {
+        if (closed && event.type !== 'close') return;
+        options.onEvent(event);
+      };
+      // Signal keys are cached for 5 minutes, as Baileys does. Lean mode keeps no one-time pre-keys:
+      // the ~812 of a first login would sit in memory for nothing (each is read at most once).
+      const keyCache = new TtlCache(minutes(5), factory.lean ? (key) => key.startsWith('pre-key.') : undefined);
+      const sock: WASocket = makeWASocket({
+        auth: { creds: auth.creds, keys: makeCacheableSignalKeyStore(auth.keys, pino, keyCache) },
+        logger: pino,
+        ...(factory.waWebSocketUrl ? { waWebSocketUrl: factory.waWebSocketUrl } : {}),
+        ...(factory.version ? { version: factory.version } : {}),
+        ...(factory.qrTimeoutMs ? { qrTimeout: factory.qrTimeoutMs } : {}),
+        ...(factory.keepAliveIntervalMs ? { keepAliveIntervalMs: factory.keepAliveIntervalMs } : {}),
+        browser: Browsers.macOS('Chrome'),
+        markOnlineOnConnect: options.settings.keepOnlineStatus,
+        syncFullHistory: options.historyDays !== null || !options.settings.disableHistorySync,
+        shouldSyncHistoryMessage: () => options.historyDays !== null || !options.settings.disableHistorySync,
+        enableRecentMessageCache: factory.lean !== true,
+        ...(shared
+          ? {
+              msgRetryCounterCache: scopedCache(shared.msgRetry, options.instanceId),
+              callOfferCache: scopedCache(shared.callOffer, options.instanceId),
+              placeholderResendCache: scopedCache(shared.placeholderResend, options.instanceId),
+              userDevicesCache: scopedCache(shared.userDevices, options.instanceId),
+            }
+          : {}),
+        fireInitQueries: true,
+        generateHighQualityLinkPreview: false,
+        ...proxySettings(options.proxy),
       });
-    });
-    sock.ev.on('connection.update', (update: Partial<ConnectionState>) => {
-      if (update.qr) {
-        // A QR means the server answered: the connect watchdog has done its job.
-        clearTimeout(watchdog);
-        emit({ type: 'qr', qr: update.qr });
-      }
-      if (update.connection === 'open') {
-        opened = true;
-        clearTimeout(watchdog);
-        const me = sock.user ?? auth.creds.me;
-        emit({
-          type: 'open',
-          jid: (me?.id ?? '').replace(/:\d+@/, '@'),
-          profile: { name: me?.name ?? auth.creds.me?.name ?? null, pictureUrl: null, isBusiness: false, businessName: '' },
-        });
-      }
-      if (update.connection === 'close') {
-        clearTimeout(watchdog);
-        if (closed) return;
-        closed = true;
-        const error = update.lastDisconnect?.error;
-        options.onEvent({ type: 'close', code: statusCodeOf(error), message: error instanceof Error ? error.message : 'closed' });
-      }
-    });
-    sock.ev.on('call', (calls) => {
-      for (const call of calls) emit({ type: 'call', callId: call.id, from: call.from, status: call.status });
-    });
-    sock.ev.on('messages.upsert', ({ messages, type }) => {
-      for (const message of messages) {
-        const key = message.key;
-        if (!key?.remoteJid || !key.id) continue;
-        const text = message.message?.conversation ?? message.message?.extendedTextMessage?.text ?? null;
-        emit({
-          type: 'message',
-          key: { remoteJid: key.remoteJid, id: key.id, participant: key.participant ?? undefined, fromMe: key.fromMe === true },
-          isGroup: key.remoteJid.endsWith('@g.us'),
-          isStatus: key.remoteJid === 'status@broadcast',
-          isHistory: type !== 'notify',
-          text,
-          pushName: message.pushName ?? null,
-        });
-      }
-    });
 
-    return {
-      requestPairingCode: (phoneNumber) => sock.requestPairingCode(phoneNumber),
-      sendPresence: (available) => sock.sendPresenceUpdate(available ? 'available' : 'unavailable'),
-      rejectCall: (callId, from) => sock.rejectCall(callId, from),
-      sendText: async (toJid, text) => (await sock.sendMessage(toJid, { text }))?.key.id ?? '',
-      markRead: (keys) => sock.readMessages(keys),
-      logout: async () => {
-        // Unlinking asks WhatsApp to remove the device; the socket closes whatever the answer,
-        // and a missing answer must not hold the caller (logout, delete) for a query timeout.
-        let timer: NodeJS.Timeout | undefined;
-        try {
-          await Promise.race([
-            sock.logout(),
-            new Promise<void>((resolve) => {
-              timer = setTimeout(resolve, 5_000);
-            }),
-          ]);
-        } finally {
-          clearTimeout(timer);
+      let opened = false;
+      const watchdog = setTimeout(() => {
+        if (!opened && !closed) {
+          void sock.end(Object.assign(new Error('connect watchdog: no progress'), { output: { statusCode: 408 } }) as never);
+        }
+      }, watchdogMs);
+      watchdog.unref();
+
+      emit({ type: 'connecting' });
+      sock.ev.on('creds.update', () => {
+        options.saveCreds().catch((error: unknown) => {
+          factory.logger.error('auth state write failed', { instanceId: options.instanceId, error: String(error) });
+          // A creds write that cannot land must not leave a socket running on state we cannot keep.
+          void sock.end(Object.assign(new Error('auth state write failed'), { output: { statusCode: 500 } }) as never);
+        });
+      });
+      sock.ev.on('connection.update', (update: Partial<ConnectionState>) => {
+        if (update.qr) {
+          // A QR means the server answered: the connect watchdog has done its job.
+          clearTimeout(watchdog);
+          emit({ type: 'qr', qr: update.qr });
+        }
+        if (update.connection === 'open') {
+          opened = true;
+          clearTimeout(watchdog);
+          const me = sock.user ?? auth.creds.me;
+          emit({
+            type: 'open',
+            jid: (me?.id ?? '').replace(/:\d+@/, '@'),
+            profile: { name: me?.name ?? auth.creds.me?.name ?? null, pictureUrl: null, isBusiness: false, businessName: '' },
+          });
+        }
+        if (update.connection === 'close') {
+          clearTimeout(watchdog);
+          if (closed) return;
           closed = true;
+          const error = update.lastDisconnect?.error;
+          options.onEvent({ type: 'close', code: statusCodeOf(error), message: error instanceof Error ? error.message : 'closed' });
+        }
+      });
+      const now = () => `${new Date().toISOString().slice(0, 19)}Z`;
+      const selfJid = () => {
+        const id = sock.user?.id ?? auth.creds.me?.id;
+        return id ? id.replace(/:\d+@/, '@') : null;
+      };
+      sock.ev.on('call', (calls) => {
+        for (const call of calls) {
+          emit({ type: 'call', callId: call.id, from: call.from, status: call.status, isVideo: call.isVideo === true, isGroup: call.isGroup === true, timestamp: now() });
+        }
+      });
+      sock.ev.on('messages.upsert', ({ messages }) => {
+        // Both `notify` and `append` (the offline backlog after a reconnect) are live traffic;
+        // history sync arrives through `messaging-history.set`, which is not emitted.
+        for (const message of messages) {
+          const key = message.key;
+          if (!key?.remoteJid || !key.id) continue;
+          const text = message.message?.conversation ?? message.message?.extendedTextMessage?.text ?? null;
+          emit({
+            type: 'message',
+            key: { remoteJid: key.remoteJid, id: key.id, participant: key.participant ?? undefined, fromMe: key.fromMe === true },
+            isGroup: key.remoteJid.endsWith('@g.us'),
+            isStatus: key.remoteJid === 'status@broadcast',
+            isHistory: false,
+            text,
+            pushName: message.pushName ?? null,
+            exchange: toMessageExchange(message, selfJid()),
+          });
+          // A receipt merged into the upsert (it arrived before Baileys emitted the message).
+          const merged = key.fromMe ? statusName(message.status) : null;
+          if (merged && merged !== 'server_error') {
+            emit({ type: 'status', messageId: key.id, chat: key.remoteJid, status: merged, timestamp: now(), messageSender: null, isGroup: key.remoteJid.endsWith('@g.us') });
+          }
+        }
+      });
+      sock.ev.on('messages.update', (updates) => {
+        for (const { key, update } of updates) {
+          const status = statusName(update.status);
+          if (!status || !key.remoteJid || !key.id) continue;
+          const isGroup = key.remoteJid.endsWith('@g.us');
+          emit({ type: 'status', messageId: key.id, chat: key.remoteJid, status, timestamp: now(), messageSender: isGroup ? (key.participant ?? null) : null, isGroup });
+        }
+      });
+
+      return {
+        requestPairingCode: (phoneNumber) => sock.requestPairingCode(phoneNumber),
+        sendPresence: (available) => sock.sendPresenceUpdate(available ? 'available' : 'unavailable'),
+        rejectCall: (callId, from) => sock.rejectCall(callId, from),
+        sendText: async (toJid, text) => (await sock.sendMessage(toJid, { text }))?.key.id ?? '',
+        markRead: (keys) => sock.readMessages(keys),
+        logout: async () => {
+          // Unlinking asks WhatsApp to remove the device; the socket closes whatever the answer,
+          // and a missing answer must not hold the caller (logout, delete) for a query timeout.
+          let timer: NodeJS.Timeout | undefined;
+          try {
+            await Promise.race([
+              sock.logout(),
+              new Promise<void>((resolve) => {
+                timer = setTimeout(resolve, 5_000);
+              }),
+            ]);
+          } finally {
+            clearTimeout(timer);
+            closed = true;
+            clearTimeout(watchdog);
+            void sock.end(undefined);
+          }
+        },
+        stop: () => {
           clearTimeout(watchdog);
           void sock.end(undefined);
-        }
-      },
-      stop: () => {
-        clearTimeout(watchdog);
-        void sock.end(undefined);
-      },
-    };
-  },
-});
+        },
+      };
+    },
+  };
+};

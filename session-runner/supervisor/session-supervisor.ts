@@ -8,6 +8,8 @@ import type { Clock, Logger } from '../../shared/domain/ports/runtime.port.ts';
 import { rfc3339 } from '../../shared/domain/ports/runtime.port.ts';
 import type { InstanceRef, SessionRepository, StateChange } from '../../shared/domain/ports/session-repository.port.ts';
 import type { WaConnection, WaConnectionFactory, WaConnectionOptions, WaEvent } from '../../shared/domain/ports/wa-connection.port.ts';
+import type { EventPublisher } from '../../shared/domain/events/event.ts';
+import type { EventName } from '../../shared/domain/instance/instance.ts';
 
 /** A loaded auth state (see session-runner/baileys/auth-state.dynamodb.ts). */
 export interface AuthStateHandle {
@@ -40,6 +42,9 @@ export interface SupervisorDeps {
   linkTimeoutMs?: number;
   /** Pause between two sessions restored on a newly acquired shard (login costs CPU). */
   restoreStaggerMs?: number;
+  /** Where events go (the events queue); absent in unit tests that do not look at events. */
+  events?: EventPublisher;
+  newEventId?: () => string;
   /** Called for close codes an operator must hear about (405 client rejected, 440 replaced, 403). */
   alarm?: (name: 'client_version_rejected' | 'session_replaced' | 'forbidden', ref: InstanceRef) => void;
 }
@@ -66,6 +71,27 @@ interface Session {
 }
 
 const initialBackoffMs = 1_000;
+
+/** Internal reasons → the `instance.state` reason vocabulary of spec §3.2 (absent = no reason). */
+const contractReasons: Record<string, string> = {
+  api_connect: 'api_connect',
+  restart_required: 'api_connect',
+  api_reconnect: 'api_reconnect',
+  api_logout: 'api_logout',
+  reconnect: 'auto_reconnect',
+  qr_timeout: 'qr_timeout',
+  pairing_failed: 'connection_lost',
+  connection_failed: 'connection_lost',
+  connection_lost: 'connection_lost',
+  logged_out_remote: 'phone_logout',
+  replaced: 'connection_replaced',
+  forbidden: 'temporarily_banned',
+  client_version_rejected: 'session_invalid',
+  multidevice_mismatch: 'session_invalid',
+  session_unusable: 'session_invalid',
+  session_rejected: 'session_invalid',
+  session_moved: 'session_moved',
+};
 const maxBackoffMs = 60_000;
 
 /**
@@ -95,12 +121,48 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
     return next;
   };
 
-  const record = async (session: Pick<Session, 'ref'>, state: SessionState, reason: string, extra: Omit<StateChange, 'state' | 'reason'> = {}) => {
+  /** Events are at least once from here on: a publish that fails is logged, never swallowed silently. */
+  const publish = async (session: Pick<Session, 'ref'>, event: EventName, data: Record<string, unknown>) => {
+    if (!deps.events || !deps.newEventId) return;
     try {
-      await deps.sessions.recordState(session.ref, { state, reason, ...extra });
+      await deps.events.publish({
+        id: deps.newEventId(),
+        event,
+        instanceId: session.ref.instanceId,
+        accountId: session.ref.accountId,
+        instanceName: session.ref.instanceName,
+        timestamp: deps.clock.now().toISOString(),
+        data,
+      });
+    } catch (error) {
+      deps.logger.error('event not published', { instanceId: session.ref.instanceId, event, error: String(error) });
+    }
+  };
+
+  const record = async (
+    session: Pick<Session, 'ref'>,
+    state: SessionState,
+    reason: string,
+    extra: Omit<StateChange, 'state' | 'reason'> & { qrCode?: string; pairingCode?: string } = {},
+  ) => {
+    const { qrCode, pairingCode, ...change } = extra;
+    let previous: SessionState | null | undefined;
+    try {
+      previous = await deps.sessions.recordState(session.ref, { state, reason, ...change });
     } catch (error) {
       deps.logger.error('state change not recorded', { instanceId: session.ref.instanceId, state, error: String(error) });
+      return;
     }
+    if (previous === undefined) return;
+    const contractReason = contractReasons[reason];
+    await publish(session, 'instance.state', {
+      state,
+      previousState: previous,
+      ...(contractReason ? { reason: contractReason } : {}),
+      ...(change.numberJid ? { numberJid: change.numberJid } : {}),
+      ...(qrCode ? { qrCode } : {}),
+      ...(pairingCode ? { pairingCode } : {}),
+    });
   };
 
   const clearTimers = (session: Session) => {
@@ -245,7 +307,7 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
           try {
             const code = await (session.conn as WaConnection).requestPairingCode(session.linking.phoneNumber);
             await deps.sessions.setLinking(session.ref, { attemptId: session.linking.attemptId, qr: null, pairingCode: code, error: null, updatedAt: now });
-            return record(session, 'pairing_code_ready', 'api_connect');
+            return record(session, 'pairing_code_ready', 'api_connect', { pairingCode: code });
           } catch (error) {
             const status = (error as { output?: { statusCode?: number } }).output?.statusCode;
             await failLinking(session, status === 429 ? 'rate_limited' : `Failed to connect: ${(error as Error).message}`);
@@ -253,7 +315,7 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
           }
         }
         await deps.sessions.setLinking(session.ref, { attemptId: session.linking.attemptId, qr: event.qr, pairingCode: null, error: null, updatedAt: now });
-        return record(session, 'qr_ready', 'api_connect');
+        return record(session, 'qr_ready', 'api_connect', { qrCode: event.qr });
       }
       case 'open': {
         clearTimers(session);
@@ -268,13 +330,29 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
       case 'close':
         return onClose(session, event.code, event.message);
       case 'call': {
+        const call = { callId: event.callId, from: event.from, isVideo: event.isVideo, isGroup: event.isGroup };
+        await publish(session, 'call.update', { ...call, status: event.status, timestamp: event.timestamp });
         if (event.status !== 'offer' || !session.settings.autoRejectCalls || !session.conn) return;
         await session.conn.rejectCall(event.callId, event.from);
+        await publish(session, 'call.update', { ...call, status: 'rejected', timestamp: rfc3339(deps.clock.now()) });
         if (session.settings.callRejectMessage !== '') await session.conn.sendText(event.from, session.settings.callRejectMessage);
+        return;
+      }
+      case 'status': {
+        if (session.settings.ignoreGroupMessages && event.isGroup) return;
+        await publish(session, 'message.status', {
+          messageId: event.messageId,
+          chat: event.chat,
+          status: event.status,
+          timestamp: event.timestamp,
+          ...(event.isGroup && event.messageSender ? { messageSender: event.messageSender } : {}),
+        });
         return;
       }
       case 'message': {
         const { settings } = session;
+        const filtered = (settings.ignoreGroupMessages && event.isGroup) || (settings.ignoreStatus && event.isStatus);
+        if (event.exchange && !event.isHistory && !filtered) await publish(session, 'message.exchange', { id: event.key.id, message: event.exchange });
         if (!settings.autoReadMessages || event.key.fromMe || event.isHistory || !session.conn) return;
         if ((settings.ignoreGroupMessages && event.isGroup) || (settings.ignoreStatus && event.isStatus)) return;
         await session.conn.markRead([event.key]);

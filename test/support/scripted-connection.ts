@@ -96,7 +96,7 @@ export class ScriptedConnection implements WaConnection {
   }
 
   emitCall(call: { callId: string; from: string; status?: string }): void {
-    this.emit({ type: 'call', callId: call.callId, from: call.from, status: call.status ?? 'offer' });
+    this.emit({ type: 'call', callId: call.callId, from: call.from, status: call.status ?? 'offer', isVideo: false, isGroup: false, timestamp: '2026-11-25T10:00:00Z' });
   }
 
   emitMessage(message: {
@@ -113,6 +113,7 @@ export class ScriptedConnection implements WaConnection {
       isGroup: message.isGroup ?? false,
       isStatus: message.isStatus ?? false,
       isHistory: message.isHistory ?? false,
+      exchange: null,
       text: message.text ?? null,
       pushName: message.pushName ?? null,
     });

@@ -45,7 +45,7 @@ export const createSessionRepository = ({ doc, tableName }: DynamoContext, clock
       previous = (out.Attributes?.state as SessionState | undefined) ?? null;
     } catch (error) {
       // The instance was deleted meanwhile: there is nobody left to tell.
-      if (error instanceof ConditionalCheckFailedException) return;
+      if (error instanceof ConditionalCheckFailedException) return undefined;
       throw error;
     }
     const at = clock.now();
@@ -63,6 +63,7 @@ export const createSessionRepository = ({ doc, tableName }: DynamoContext, clock
         },
       }),
     );
+    return previous;
   },
 
   async stateLog(instanceId) {

@@ -28,7 +28,8 @@ export interface SessionRepository {
    * instance's state log, for the events issue to deliver as `instance.state`.
    * No-op when the instance no longer exists.
    */
-  recordState(ref: InstanceRef, change: StateChange): Promise<void>;
+  /** Returns the previous state (`null` for the first), or `undefined` when the instance is gone. */
+  recordState(ref: InstanceRef, change: StateChange): Promise<SessionState | null | undefined>;
   /** The state log, oldest first (kept 7 days). */
   stateLog(instanceId: string): Promise<(StateChange & { at: string; previousState: SessionState | null })[]>;
   setLinking(ref: InstanceRef, linking: LinkingAttempt): Promise<void>;

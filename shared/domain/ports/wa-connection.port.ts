@@ -42,8 +42,21 @@ export type WaEvent =
   | { type: 'open'; jid: string; profile: WaProfile }
   /** `code` is WhatsApp's / Baileys' close status (401, 403, 405, 408, 411, 428, 440, 500, 503, 515…). */
   | { type: 'close'; code: number; message: string }
-  | { type: 'call'; callId: string; from: string; status: string }
-  | { type: 'message'; key: WaMessageKey; isGroup: boolean; isStatus: boolean; isHistory: boolean; text: string | null; pushName: string | null };
+  | { type: 'call'; callId: string; from: string; status: string; isVideo: boolean; isGroup: boolean; timestamp: string }
+  | {
+      type: 'message';
+      key: WaMessageKey;
+      isGroup: boolean;
+      isStatus: boolean;
+      /** Imported by history sync: stored, never emitted (spec §3.3). The offline backlog is not history. */
+      isHistory: boolean;
+      text: string | null;
+      pushName: string | null;
+      /** The contract's `message.exchange` `data.message`, or `null` for protocol-only messages. */
+      exchange: Record<string, unknown> | null;
+    }
+  /** A receipt for one message (spec §3.2 `message.status`). */
+  | { type: 'status'; messageId: string; chat: string; status: string; timestamp: string; messageSender: string | null; isGroup: boolean };
 
 export interface WaConnectionOptions {
   instanceId: string;

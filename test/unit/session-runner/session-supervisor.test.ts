@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SessionCommand } from '../../../shared/domain/fleet/commands.ts';
 import type { Fence } from '../../../shared/domain/fleet/fleet.ts';
-import { defaultSettings, emptyProfile, type InstanceAggregate, type InstanceRecord, type LinkingAttempt, type ProxyConfig, type Settings } from '../../../shared/domain/instance/instance.ts';
+import { defaultSettings, emptyProfile, type InstanceAggregate, type InstanceRecord, type LinkingAttempt, type ProxyConfig, type SessionState, type Settings } from '../../../shared/domain/instance/instance.ts';
 import type { InstanceCipher, SecretVault } from '../../../shared/domain/ports/keyring.port.ts';
 import type { InstanceRepository } from '../../../shared/domain/ports/repositories.port.ts';
 import type { Logger } from '../../../shared/domain/ports/runtime.port.ts';
@@ -94,8 +94,10 @@ class FakeSessions implements SessionRepository {
   readonly forgotten: string[] = [];
   readonly desired = new Map<number, DesiredSession[]>();
 
-  async recordState(ref: InstanceRef, change: StateChange): Promise<void> {
+  async recordState(ref: InstanceRef, change: StateChange): Promise<SessionState | null> {
+    const previous = [...this.states].reverse().find((state) => state.instanceId === ref.instanceId)?.state ?? null;
     this.states.push({ instanceId: ref.instanceId, ...change });
+    return previous;
   }
 
   async stateLog(): Promise<never[]> {
