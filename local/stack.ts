@@ -19,6 +19,9 @@ import { assertWhatsAppCertificateUntouched } from '../session-runner/baileys/wa
 import { startWhatsAppSandbox, trustSandboxRoot, type WhatsAppSandbox } from './sandbox/whatsapp-sandbox.ts';
 import { sandboxModule } from './sandbox-mode/sandbox.handlers.ts';
 import { withSimulatedPhone } from './sandbox-mode/simulated-phone.ts';
+import { websocketHandlers } from '../functions/events/websocket.handlers.ts';
+import { moduleHandler } from '../shared/http/http-handler.ts';
+import { createWsHub, type WsHub } from './events/ws-hub.ts';
 import { documentClient } from '../shared/adapters/dynamodb/document-client.ts';
 import { ensureTable } from '../shared/adapters/dynamodb/table.ts';
 import { LocalKeyring } from '../shared/adapters/keys/keyring.local.ts';
@@ -45,6 +48,7 @@ export interface RunningStack {
   port: number;
   deps: AppDeps;
   runner: Runner;
+  wsHub: WsHub;
   /** The WhatsApp sandbox, in sandbox mode. */
   sandbox: WhatsAppSandbox | null;
   adminKey: string;
@@ -187,9 +191,19 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
     const server = createApiServer({
       deps,
       routes: sandbox ? routes : routes.filter((route) => route.module !== 'sandbox'),
-      modules: { instance: instanceModule(deps), admin: adminModule(deps), system: async () => health(), ...(sandbox ? { sandbox: sandboxModule(deps, sandbox) } : {}) },
+      modules: {
+        instance: instanceModule(deps),
+        events: moduleHandler(new Map([...websocketHandlers(deps)])),
+        admin: adminModule(deps),
+        system: async () => health(),
+        ...(sandbox ? { sandbox: sandboxModule(deps, sandbox) } : {}),
+      },
       authorizer: authorizerHandler(deps),
     });
+    // The stream's `instanceData.baseUrl` is this server's own URL once it listens.
+    let baseUrl = '';
+    const wsHub: WsHub = createWsHub({ deps, logger, baseUrl: () => baseUrl });
+    wsHub.attach(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.port, config.host, () => resolve());
@@ -201,8 +215,10 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
           server.closeAllConnections();
         }),
     );
+    cleanups.push(async () => wsHub.close());
     const port = (server.address() as AddressInfo).port;
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    baseUrl = url;
 
     print(`zapfleet is listening on ${url} (data in ${config.dataDir})`);
     if (admin.created) print(`Admin key (stored in ${join(config.dataDir, 'admin-key')}): ${admin.key}`);
@@ -212,7 +228,7 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       print('Create your first instance:');
       print(`  curl -X POST "${url}/api/instance/new" -H "token: ${defaultAccountToken}" -H "Content-Type: application/json" -d '{"name":"minha-instancia"}'`);
     }
-    return { url, port, deps, runner, sandbox, adminKey: admin.key, defaultAccountToken, dynamoCalls: () => calls, stop };
+    return { url, port, deps, runner, sandbox, wsHub, adminKey: admin.key, defaultAccountToken, dynamoCalls: () => calls, stop };
   } catch (error) {
     await stop();
     throw error;
