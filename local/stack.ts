@@ -20,6 +20,8 @@ import { startWhatsAppSandbox, trustSandboxRoot, type WhatsAppSandbox } from './
 import { sandboxModule } from './sandbox-mode/sandbox.handlers.ts';
 import { withSimulatedPhone } from './sandbox-mode/simulated-phone.ts';
 import { websocketHandlers } from '../functions/events/websocket.handlers.ts';
+import { webhookHandlers } from '../functions/events/webhook.handlers.ts';
+import { startEmbeddedEventDelivery } from './events/event-poller.ts';
 import { moduleHandler } from '../shared/http/http-handler.ts';
 import { createWsHub, type WsHub } from './events/ws-hub.ts';
 import { documentClient } from '../shared/adapters/dynamodb/document-client.ts';
@@ -163,8 +165,9 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       assertWhatsAppCertificateUntouched();
     }
     const baileys = createBaileysConnectionFactory({ logger, waWebSocketUrl });
+    const dynamoContext = { doc: documentClient(dynamo), tableName: config.tableName };
     const runner = createRunner({
-      dynamo: { doc: documentClient(dynamo), tableName: config.tableName },
+      dynamo: dynamoContext,
       sqs,
       queueUrlOf: (shard) => queueUrls[shard] as string,
       shards: embeddedResources.shards,
@@ -193,7 +196,7 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       routes: sandbox ? routes : routes.filter((route) => route.module !== 'sandbox'),
       modules: {
         instance: instanceModule(deps),
-        events: moduleHandler(new Map([...websocketHandlers(deps)])),
+        events: moduleHandler(new Map([...webhookHandlers(deps, { dynamo: dynamoContext }), ...websocketHandlers(deps)])),
         admin: adminModule(deps),
         system: async () => health(),
         ...(sandbox ? { sandbox: sandboxModule(deps, sandbox) } : {}),
@@ -219,6 +222,19 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
     const port = (server.address() as AddressInfo).port;
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     baseUrl = url;
+    // Events: the runner's queue → webhooks (durable, retried) and the WebSocket streams (live).
+    const delivery = startEmbeddedEventDelivery({
+      deps,
+      dynamo: dynamoContext,
+      sqs,
+      s3,
+      queueUrl: queueUrls.at(-1) as string,
+      bucket: embeddedResources.mediaBucket,
+      baseUrl: url,
+      logger,
+      onRecord: (record) => wsHub.broadcast(record),
+    });
+    cleanups.push(() => delivery.stop());
 
     print(`zapfleet is listening on ${url} (data in ${config.dataDir})`);
     if (admin.created) print(`Admin key (stored in ${join(config.dataDir, 'admin-key')}): ${admin.key}`);

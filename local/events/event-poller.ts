@@ -1,0 +1,98 @@
+import type { EventRecord } from '../../shared/domain/events/event.ts';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { DynamoContext } from '../../shared/adapters/dynamodb/document-client.ts';
+import type { WebhookSender } from '../../shared/domain/events/delivery.ts';
+import type { Logger } from '../../shared/domain/ports/runtime.port.ts';
+import { createEventDispatcher, createRetryScheduler, type EventDeliveryDeps, type EventDispatcher } from '../../functions/events/dispatcher.ts';
+
+export interface EmbeddedEventDeliveryOptions {
+  deps: EventDeliveryDeps;
+  dynamo: DynamoContext;
+  sqs: SQSClient;
+  s3: S3Client;
+  /** The events queue (`zapfleet-events`). */
+  queueUrl: string;
+  /** The platform bucket that holds events too large for the queue (kept for symmetry with the runner). */
+  bucket: string;
+  /** `instanceData.baseUrl`. */
+  baseUrl: string;
+  logger: Logger;
+  /** Parallel long-poll loops on the queue (default 4). */
+  consumers?: number;
+  /** Long-poll wait, seconds (default 1: a stop never waits longer). */
+  waitTimeSeconds?: number;
+  /** Retry sweep interval (default 500 ms). */
+  sweepIntervalMs?: number;
+  retryDelaysMs?: readonly number[];
+  sender?: WebhookSender;
+  onRecord?: (record: EventRecord) => void;
+}
+
+export interface EmbeddedEventDelivery {
+  dispatcher: EventDispatcher;
+  stop(): Promise<void>;
+}
+
+/**
+ * The embedded stack's events pipeline: long-polls the events queue into the dispatcher (what
+ * the SQS trigger does on AWS) and runs the retry scheduler. Messages are deleted only after
+ * their deliveries are written; everything else lives in DynamoDB, so a restart loses nothing.
+ */
+export const startEmbeddedEventDelivery = (options: EmbeddedEventDeliveryOptions): EmbeddedEventDelivery => {
+  const { logger } = options;
+  const dispatcher = createEventDispatcher({
+    deps: options.deps,
+    dynamo: options.dynamo,
+    s3: options.s3,
+    baseUrl: options.baseUrl,
+    retryDelaysMs: options.retryDelaysMs,
+    sender: options.sender,
+    onRecord: options.onRecord,
+  });
+  const scheduler = createRetryScheduler({ dispatcher, logger, intervalMs: options.sweepIntervalMs });
+  const abort = new AbortController();
+  let stopped = false;
+
+  const consume = async () => {
+    while (!stopped) {
+      try {
+        const out = await options.sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: options.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: options.waitTimeSeconds ?? 1 }),
+          { abortSignal: abort.signal },
+        );
+        const messages = (out.Messages ?? []).map((message) => ({ id: message.MessageId as string, body: message.Body ?? '', receipt: message.ReceiptHandle as string }));
+        if (messages.length === 0) continue;
+        const { failedIds } = await dispatcher.handleQueueMessages(messages);
+        const done = messages.filter((message) => !failedIds.includes(message.id));
+        if (done.length) {
+          await options.sqs.send(
+            new DeleteMessageBatchCommand({
+              QueueUrl: options.queueUrl,
+              Entries: done.map((message, index) => ({ Id: String(index), ReceiptHandle: message.receipt })),
+            }),
+          );
+        }
+      } catch (error) {
+        if (stopped) return;
+        logger.error('events queue poll failed', { error: error instanceof Error ? error.message : String(error) });
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  };
+
+  const loops = Array.from({ length: options.consumers ?? 4 }, () => consume());
+  scheduler.start();
+
+  return {
+    dispatcher,
+    async stop() {
+      stopped = true;
+      abort.abort();
+      await Promise.allSettled(loops);
+      await scheduler.stop();
+      // Attempts in flight finish (at most the 10 s send timeout); unfinished ones are retried after a restart.
+      await dispatcher.drain();
+    },
+  };
+};
