@@ -12,6 +12,7 @@ import { startTestStack, type TestStack } from '../support/stack.ts';
 interface Received {
   path: string;
   headers: Record<string, string | string[] | undefined>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- event payloads are asserted field by field
   body: { event: string; id: string; timestamp: string; data: Record<string, any>; instanceData: Record<string, unknown> };
 }
 
