@@ -1,5 +1,6 @@
 import makeWASocket, {
   Browsers,
+  jidNormalizedUser,
   makeCacheableSignalKeyStore,
   type AuthenticationState,
   type CacheStore,
@@ -184,6 +185,10 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
         }
       }, watchdogMs);
       watchdog.unref();
+      // The upgrade succeeded: from here Baileys' own handshake timeout and keep-alive notice a
+      // silent edge. Waiting for `open` instead would end healthy first logins on a busy runner,
+      // which generate, store and upload ~812 pre-keys before `open` (retried, they do it again).
+      sock.ws.on('open', () => clearTimeout(watchdog));
 
       emit({ type: 'connecting' });
       sock.ev.on('creds.update', () => {
@@ -250,6 +255,53 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
             emit({ type: 'status', messageId: key.id, chat: key.remoteJid, status: merged, timestamp: now(), messageSender: null, isGroup: key.remoteJid.endsWith('@g.us') });
           }
         }
+      });
+      // group.flow (spec §3.2): membership, join requests and metadata changes.
+      const participantAction: Record<string, string> = { add: 'joined', remove: 'left', promote: 'promoted', demote: 'demoted' };
+      sock.ev.on('group-participants.update', (update) => {
+        const action = participantAction[update.action];
+        if (!action) return;
+        const participants = update.participants.map((participant) => jidNormalizedUser(typeof participant === 'string' ? participant : participant.id));
+        emit({ type: 'notice', event: 'group.flow', data: { groupJid: update.id, action, participants, author: update.author ? jidNormalizedUser(update.author) : null, changes: null } });
+      });
+      sock.ev.on('group.join-request', (request) => {
+        if (request.action !== 'created') return;
+        emit({ type: 'notice', event: 'group.flow', data: { groupJid: request.id, action: 'requested', participants: [jidNormalizedUser(request.participantPn ?? request.participant)], author: null, changes: null } });
+      });
+      sock.ev.on('groups.update', (updates) => {
+        for (const update of updates) {
+          if (!update.id) continue;
+          const changes: Record<string, unknown> = {};
+          if (update.subject !== undefined) changes.name = update.subject;
+          if (update.desc !== undefined) changes.description = update.desc;
+          if (update.announce !== undefined) changes.membersCanSendMessages = !update.announce;
+          if (update.restrict !== undefined) changes.membersCanEditInfo = !update.restrict;
+          if (update.memberAddMode !== undefined) changes.membersCanAddOthers = update.memberAddMode;
+          if (update.joinApprovalMode !== undefined) changes.requireAdminApproval = update.joinApprovalMode;
+          if (update.ephemeralDuration !== undefined) changes.ephemeralSeconds = update.ephemeralDuration ?? 0;
+          if (Object.keys(changes).length === 0) continue;
+          emit({ type: 'notice', event: 'group.flow', data: { groupJid: update.id, action: 'updated', participants: [], author: update.author ? jidNormalizedUser(update.author) : null, changes } });
+        }
+      });
+      // label.update: Baileys reports creation and edits alike; a label first seen by this socket counts as created.
+      const knownLabels = new Set<string>();
+      sock.ev.on('labels.edit', (label) => {
+        const action = label.deleted ? 'deleted' : knownLabels.has(label.id) ? 'updated' : 'created';
+        if (label.deleted) knownLabels.delete(label.id);
+        else knownLabels.add(label.id);
+        emit({ type: 'notice', event: 'label.update', data: { labelId: label.id, action, ...(label.deleted ? {} : { name: label.name, color: label.color }) } });
+      });
+      sock.ev.on('labels.association', ({ association, type }) => {
+        emit({
+          type: 'notice',
+          event: 'label.update',
+          data: {
+            labelId: association.labelId,
+            action: type === 'add' ? 'assigned' : 'unassigned',
+            chatJid: jidNormalizedUser(association.chatId),
+            ...('messageId' in association ? { messageId: association.messageId } : {}),
+          },
+        });
       });
       sock.ev.on('messages.update', (updates) => {
         for (const { key, update } of updates) {

@@ -338,6 +338,9 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
         if (session.settings.callRejectMessage !== '') await session.conn.sendText(event.from, session.settings.callRejectMessage);
         return;
       }
+      case 'notice':
+        await publish(session, event.event, event.data);
+        return;
       case 'status': {
         if (session.settings.ignoreGroupMessages && event.isGroup) return;
         await publish(session, 'message.status', {

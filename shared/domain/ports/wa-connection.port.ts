@@ -55,6 +55,8 @@ export type WaEvent =
       /** The contract's `message.exchange` `data.message`, or `null` for protocol-only messages. */
       exchange: Record<string, unknown> | null;
     }
+  /** Group and label changes, already in the contract's `data` shape (spec §3.2). */
+  | { type: 'notice'; event: 'group.flow' | 'label.update'; data: Record<string, unknown> }
   /** A receipt for one message (spec §3.2 `message.status`). */
   | { type: 'status'; messageId: string; chat: string; status: string; timestamp: string; messageSender: string | null; isGroup: boolean };
 
