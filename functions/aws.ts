@@ -2,6 +2,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { z } from 'zod';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { S3Client } from '@aws-sdk/client-s3';
+import { documentClient, type DynamoContext } from '../shared/adapters/dynamodb/document-client.ts';
 import { KmsKeyring } from '../shared/adapters/keys/keyring.kms.ts';
 import { createSqsCommandBus } from '../shared/adapters/sqs/command-bus.sqs.ts';
 import { createLogger } from '../shared/observability/logger.ts';
@@ -26,18 +28,31 @@ const AwsConfig = z.object({
   ZAPFLEET_RATE_LIMIT_ADMIN: positiveInt(100),
   ZAPFLEET_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false']).default('false'),
   ZAPFLEET_LOG_LEVEL: z.enum(['info', 'warn', 'error', 'silent']).default('info'),
+  /** `<BASE_URL>`: the public origin, as event envelopes carry it. */
+  ZAPFLEET_BASE_URL: z.url(),
   /** The shard command queues, comma-separated, in shard order. */
   ZAPFLEET_COMMAND_QUEUE_URLS: z.string().min(1),
 });
 
-let cached: Promise<AppDeps> | undefined;
+export interface AwsContext {
+  deps: AppDeps;
+  dynamo: DynamoContext;
+  s3: S3Client;
+  /** `<BASE_URL>` for event envelopes. */
+  baseUrl: string;
+}
+
+let cached: Promise<AwsContext> | undefined;
 
 /**
  * The composition root of every Lambda: AWS clients created once per execution environment and
  * handed to the adapters. On AWS the admin routes are authorised by IAM (spec §2.10), so no
  * admin key exists here.
  */
-export const awsDeps = (env: NodeJS.ProcessEnv = process.env): Promise<AppDeps> => {
+export const awsDeps = async (env: NodeJS.ProcessEnv = process.env): Promise<AppDeps> => (await awsContext(env)).deps;
+
+/** Everything a Lambda of this app needs, built once per execution environment. */
+export const awsContext = (env: NodeJS.ProcessEnv = process.env): Promise<AwsContext> => {
   cached ??= (async () => {
     const config = AwsConfig.parse(env);
     const kms = new KMSClient({});
@@ -50,8 +65,9 @@ export const awsDeps = (env: NodeJS.ProcessEnv = process.env): Promise<AppDeps> 
     );
     if (!pepper.Plaintext) throw new Error('ZAPFLEET_TOKEN_PEPPER_CIPHERTEXT did not decrypt');
     const queueUrls = config.ZAPFLEET_COMMAND_QUEUE_URLS.split(',').map((url) => url.trim());
-    return createAppDeps({
-      dynamo: new DynamoDBClient({}),
+    const dynamoClient = new DynamoDBClient({});
+    const deps = createAppDeps({
+      dynamo: dynamoClient,
       tableName: config.ZAPFLEET_TABLE_NAME,
       keyring: new KmsKeyring(kms, config.ZAPFLEET_KMS_KEY_ID),
       pepper: Buffer.from(pepper.Plaintext),
@@ -65,6 +81,7 @@ export const awsDeps = (env: NodeJS.ProcessEnv = process.env): Promise<AppDeps> 
       bus: createSqsCommandBus({ sqs: new SQSClient({}), queueUrlOf: (shard) => queueUrls[shard] as string, shards: queueUrls.length }),
       connectWaitMs: 25_000,
     });
+    return { deps, dynamo: { doc: documentClient(dynamoClient), tableName: config.ZAPFLEET_TABLE_NAME }, s3: new S3Client({}), baseUrl: config.ZAPFLEET_BASE_URL };
   })();
   return cached;
 };

@@ -1,8 +1,14 @@
 import type { APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
 import { adminModule } from './admin/admin.handlers.ts';
 import { authorizerHandler } from './authorizer/authorizer.handler.ts';
-import { awsDeps } from './aws.ts';
-import { instanceModule } from './instance/instance.handlers.ts';
+import type { SQSEvent } from 'aws-lambda';
+import { moduleHandler } from '../shared/http/http-handler.ts';
+import { awsContext, awsDeps } from './aws.ts';
+import { createEventDispatcher, sqsHandler } from './events/dispatcher.ts';
+import { webhookHandlers } from './events/webhook.handlers.ts';
+import { websocketHandlers } from './events/websocket.handlers.ts';
+import { instanceHandlers } from './instance/instance.handlers.ts';
+import { metricsHandlers } from './instance/metrics.handler.ts';
 
 /**
  * The Lambda handlers `infra/` points at (one function per route group). Dependencies are built
@@ -17,6 +23,19 @@ export const authorizer = lazy(async () => {
   const handler = authorizerHandler(await awsDeps());
   return (event: APIGatewayRequestAuthorizerEvent) => handler(event);
 });
-export const instance = lazy(async () => instanceModule(await awsDeps()));
+export const instance = lazy(async () => {
+  const { deps, dynamo } = await awsContext();
+  return moduleHandler(new Map([...instanceHandlers(deps), ...metricsHandlers(deps, { dynamo })]));
+});
+export const events = lazy(async () => {
+  const { deps, dynamo } = await awsContext();
+  return moduleHandler(new Map([...webhookHandlers(deps, { dynamo }), ...websocketHandlers(deps)]));
+});
+/** The events queue's SQS-triggered dispatcher (partial batch failures reported). */
+export const dispatcher = lazy(async () => {
+  const { deps, dynamo, s3, baseUrl } = await awsContext();
+  const handler = sqsHandler(createEventDispatcher({ deps, dynamo, s3, baseUrl }));
+  return (event: SQSEvent) => handler(event);
+});
 export const admin = lazy(async () => adminModule(await awsDeps()));
 

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { adminModule } from '../functions/admin/admin.handlers.ts';
 import { authorizerHandler } from '../functions/authorizer/authorizer.handler.ts';
 import { createAppDeps, type AppDeps } from '../functions/deps.ts';
-import { instanceModule } from '../functions/instance/instance.handlers.ts';
+import { instanceHandlers } from '../functions/instance/instance.handlers.ts';
+import { metricsHandlers } from '../functions/instance/metrics.handler.ts';
 import { healthHandler } from '../functions/system/health.handler.ts';
 import { createBaileysConnectionFactory } from '../session-runner/baileys/baileys-connection.ts';
 import { createSqsCommandBus } from '../shared/adapters/sqs/command-bus.sqs.ts';
@@ -195,7 +196,7 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       deps,
       routes: sandbox ? routes : routes.filter((route) => route.module !== 'sandbox'),
       modules: {
-        instance: instanceModule(deps),
+        instance: moduleHandler(new Map([...instanceHandlers(deps), ...metricsHandlers(deps, { dynamo: dynamoContext })])),
         events: moduleHandler(new Map([...webhookHandlers(deps, { dynamo: dynamoContext }), ...websocketHandlers(deps)])),
         admin: adminModule(deps),
         system: async () => health(),

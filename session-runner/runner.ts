@@ -1,6 +1,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { randomUUID } from 'node:crypto';
 import type { DynamoContext } from '../shared/adapters/dynamodb/document-client.ts';
+import { createDynamoMessageStore } from '../shared/adapters/dynamodb/message-store.dynamodb.ts';
 import { createSessionRepository } from '../shared/adapters/dynamodb/session-repository.dynamodb.ts';
 import { shardOf } from '../shared/domain/fleet/fleet.ts';
 import type { EventPublisher } from '../shared/domain/events/event.ts';
@@ -81,6 +82,7 @@ export const createRunner = (options: RunnerOptions) => {
     restoreStaggerMs: options.restoreStaggerMs,
     linkTimeoutMs: options.linkTimeoutMs,
     events: options.events,
+    messages: createDynamoMessageStore(options.dynamo, { clock: options.clock }),
     newEventId: () => ulid(),
     alarm: (name, ref) => options.logger.error(`alarm: ${name}`, { metric: `zapfleet.${name}`, instanceId: ref.instanceId }),
   });

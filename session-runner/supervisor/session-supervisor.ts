@@ -10,6 +10,8 @@ import type { InstanceRef, SessionRepository, StateChange } from '../../shared/d
 import type { WaConnection, WaConnectionFactory, WaConnectionOptions, WaEvent } from '../../shared/domain/ports/wa-connection.port.ts';
 import type { EventPublisher } from '../../shared/domain/events/event.ts';
 import type { EventName } from '../../shared/domain/instance/instance.ts';
+import { statusOfReceipt, storedMessageOf } from '../../shared/domain/messages/message.ts';
+import type { MessageStore } from '../../shared/domain/ports/message-store.port.ts';
 
 /** A loaded auth state (see session-runner/baileys/auth-state.dynamodb.ts). */
 export interface AuthStateHandle {
@@ -45,6 +47,8 @@ export interface SupervisorDeps {
   /** Where events go (the events queue); absent in unit tests that do not look at events. */
   events?: EventPublisher;
   newEventId?: () => string;
+  /** The message store (spec §3.3): exchanged messages and their receipts; absent in unit tests that do not look at it. */
+  messages?: MessageStore;
   /** Called for close codes an operator must hear about (405 client rejected, 440 replaced, 403). */
   alarm?: (name: 'client_version_rejected' | 'session_replaced' | 'forbidden', ref: InstanceRef) => void;
 }
@@ -137,6 +141,22 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
     } catch (error) {
       deps.logger.error('event not published', { instanceId: session.ref.instanceId, event, error: String(error) });
     }
+  };
+
+  /** Stored before it is published, so a client reacting to the event finds it; a failure is logged. */
+  const storeMessage = async (session: Pick<Session, 'ref'>, exchange: Record<string, unknown>, isHistory: boolean) => {
+    if (!deps.messages) return;
+    const message = storedMessageOf(session.ref.instanceId, exchange, { isHistory, now: rfc3339(deps.clock.now()) });
+    if (!message) return;
+    await deps.messages.save(message).catch((error: unknown) => deps.logger.error('message not stored', { instanceId: session.ref.instanceId, error: String(error) }));
+  };
+
+  const storeReceipt = async (session: Pick<Session, 'ref'>, messageId: string, receipt: string, at: string) => {
+    const status = statusOfReceipt(receipt);
+    if (!deps.messages || !status) return;
+    await deps.messages
+      .updateStatus(session.ref.instanceId, messageId, status, at)
+      .catch((error: unknown) => deps.logger.error('message status not stored', { instanceId: session.ref.instanceId, error: String(error) }));
   };
 
   const record = async (
@@ -343,6 +363,7 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
         return;
       case 'status': {
         if (session.settings.ignoreGroupMessages && event.isGroup) return;
+        await storeReceipt(session, event.messageId, event.status, event.timestamp);
         await publish(session, 'message.status', {
           messageId: event.messageId,
           chat: event.chat,
@@ -355,6 +376,7 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
       case 'message': {
         const { settings } = session;
         const filtered = (settings.ignoreGroupMessages && event.isGroup) || (settings.ignoreStatus && event.isStatus);
+        if (event.exchange && !filtered) await storeMessage(session, event.exchange, event.isHistory);
         if (event.exchange && !event.isHistory && !filtered) await publish(session, 'message.exchange', { id: event.key.id, message: event.exchange });
         if (!settings.autoReadMessages || event.key.fromMe || event.isHistory || !session.conn) return;
         if ((settings.ignoreGroupMessages && event.isGroup) || (settings.ignoreStatus && event.isStatus)) return;

@@ -64,13 +64,17 @@ const header = (event: APIGatewayProxyEvent, name: string): string | undefined =
 export const httpHandler = <S extends z.ZodType | undefined = undefined>(
   env: HttpEnv,
   route: RouteDef,
-  options: { body?: S },
+  /**
+   * `instanceList`: `{instance}` is a comma-separated list of names (#13); the handler resolves
+   * and checks them itself, in the same order (empty, 403, 404), instead of `instanceScope`.
+   */
+  options: { body?: S; instanceList?: boolean },
   handle: (request: HttpRequest<S extends z.ZodType ? z.output<S> : undefined>) => Promise<HttpResult>,
 ) =>
   middy<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context, { state: State }>()
     .use(contractEnvelope(env, route))
     .use(credentials(route))
-    .use(instanceScope(env, route))
+    .use(instanceScope(env, route, options.instanceList === true))
     .use(jsonBody(options.body))
     .handler(async (event, context) => {
       const state = (context as unknown as { state: State }).state;
@@ -161,9 +165,9 @@ const credentials = (route: RouteDef): middy.MiddlewareObj<APIGatewayProxyEvent,
   },
 });
 
-const instanceScope = (env: HttpEnv, route: RouteDef): middy.MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context> => ({
+const instanceScope = (env: HttpEnv, route: RouteDef, list: boolean): middy.MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context> => ({
   before: async (request) => {
-    if (!route.path.includes('{instance}')) return;
+    if (list || !route.path.includes('{instance}')) return;
     const state = stateOf(request as Request);
     const name = request.event.pathParameters?.instance ?? '';
     if (name === '') throw new DomainError('instance.name_required');

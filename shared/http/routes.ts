@@ -42,6 +42,7 @@ export const routes: readonly RouteDef[] = [
   route('POST', '/api/instance/proxy/{instance}', 'instance', 'updateProxy', 'Failed to update proxy configuration'),
   route('GET', '/api/instance/getS3/{instance}', 'instance', 'getS3', 'Failed to get S3 configuration'),
   route('POST', '/api/instance/s3/{instance}', 'instance', 'updateS3', 'Failed to update S3 configuration'),
+  route('GET', '/api/instance/metrics/{instance}', 'instance', 'metrics', 'Failed to get metrics'),
   route('POST', '/api/events/webhook/{instance}', 'events', 'saveWebhook', 'Failed to save webhook configuration'),
   route('GET', '/api/events/getWebhook/{instance}', 'events', 'getWebhook', 'Failed to get webhook configuration'),
   route('GET', '/api/events/webhook/{instance}', 'events', 'getWebhookAlias', 'Failed to get webhook configuration'),

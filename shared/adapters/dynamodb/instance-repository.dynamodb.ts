@@ -165,7 +165,11 @@ export const createInstanceRepository = ({ doc, tableName }: DynamoContext): Ins
       // can be deleted again, never sub-items that a new instance of the same name would inherit.
       const items = await queryPartition(instance.accountId, keys.instanceItemsPrefix(instance.name));
       // The WhatsApp auth state and the session's runtime items go too (spec #6).
-      const runtimeItems = [...(await queryWhole(keys.authPartition(instance.id))), ...(await queryWhole(keys.session(instance.id).pk))];
+      const runtimeItems = [
+        ...(await queryWhole(keys.authPartition(instance.id))),
+        ...(await queryWhole(keys.session(instance.id).pk)),
+        ...(await queryWhole(keys.messagePartition(instance.id))),
+      ];
       const subItems = [...runtimeItems, ...items.filter((item) => item.entity !== 'instance')];
       for (let i = 0; i < subItems.length; i += 25) {
         let requests: Record<string, unknown>[] | undefined = subItems

@@ -23,7 +23,10 @@ import {
  * | session (runtime) | SESSION#<instanceId>| SESSION                         | SHARD#<n>  | <instanceId>      |
  * | auth creds        | AUTH#<instanceId>   | CREDS                           |            |                   |
  * | auth key          | AUTH#<instanceId>   | KEY#<type>#<id>                 |            |                   |
+ * | message           | MSG#<instanceId>    | <RFC 3339 timestamp>#<messageId>|            |                   |
+ * | message status    | MSG#<instanceId>    | ID#<messageId>                  |            |                   |
  *
+ * Message items carry a `ttl` (operator retention); the status item also points at its message item.
  * Instance names never contain `#` (spec §0.13), so `INSTANCE#<name>#` prefixes cannot collide.
  * Token items also carry their own rate-limit windows, so authentication and counting are one write.
  */
@@ -52,6 +55,9 @@ export const keys = {
   authPartition: (instanceId: string) => `AUTH#${instanceId}`,
   authCreds: (instanceId: string) => ({ pk: `AUTH#${instanceId}`, sk: 'CREDS' }),
   authKey: (instanceId: string, type: string, id: string) => ({ pk: `AUTH#${instanceId}`, sk: `KEY#${type}#${id}` }),
+  messagePartition: (instanceId: string) => `MSG#${instanceId}`,
+  message: (instanceId: string, timestamp: string, messageId: string) => ({ pk: `MSG#${instanceId}`, sk: `${timestamp}#${messageId}` }),
+  messageStatus: (instanceId: string, messageId: string) => ({ pk: `MSG#${instanceId}`, sk: `ID#${messageId}` }),
 } as const;
 
 /** Creates the table (and its TTL) when missing: the embedded stack and the tests. */

@@ -1,0 +1,125 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  messageRetentionSeconds,
+  statusRank,
+  type ChatType,
+  type MessageStatus,
+  type MessageSummary,
+  type StoredMessage,
+} from '../../domain/messages/message.ts';
+import type { MessageStore } from '../../domain/ports/message-store.port.ts';
+import type { Clock } from '../../domain/ports/runtime.port.ts';
+import type { DynamoContext } from './document-client.ts';
+import { keys } from './table.ts';
+
+/**
+ * The message store (spec §3.3) in the single table. Per message two items in the instance's
+ * `MSG#<instanceId>` partition: the message (`<timestamp>#<messageId>`, time-ordered, content
+ * included) and its status (`ID#<messageId>`: current status, and a pointer to the message item
+ * so receipts and look-ups by id need no timestamp). Both expire after the retention period.
+ */
+const statusPrefix = 'ID#';
+
+const secondsOf = (date: Date) => Math.floor(date.getTime() / 1000);
+
+export const createDynamoMessageStore = ({ doc, tableName }: DynamoContext, options: { clock?: Clock; retentionSeconds?: number } = {}): MessageStore => {
+  const clock = options.clock ?? { now: () => new Date() };
+  const retention = options.retentionSeconds ?? messageRetentionSeconds;
+
+  return {
+    async save(message: StoredMessage) {
+      const ttl = secondsOf(clock.now()) + retention;
+      const key = keys.message(message.instanceId, message.timestamp, message.messageId);
+      const { instanceId: _instanceId, status, statusAt, ...fields } = message;
+      await Promise.all([
+        doc.send(new PutCommand({ TableName: tableName, Item: { ...key, entity: 'message', v: 1, ...fields, ttl } })),
+        // A re-store (redelivery, history overlap) keeps the status receipts already set.
+        doc.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: keys.messageStatus(message.instanceId, message.messageId),
+            UpdateExpression:
+              'SET entity = :entity, v = :v, messageSk = :sk, direction = :direction, chatJid = :chat, #ttl = :ttl, ' +
+              '#status = if_not_exists(#status, :status), statusRank = if_not_exists(statusRank, :rank), statusAt = if_not_exists(statusAt, :at)',
+            ExpressionAttributeNames: { '#ttl': 'ttl', '#status': 'status' },
+            ExpressionAttributeValues: {
+              ':entity': 'message_status',
+              ':v': 1,
+              ':sk': key.sk,
+              ':direction': message.direction,
+              ':chat': message.chatJid,
+              ':ttl': ttl,
+              ':status': status,
+              ':rank': statusRank[status],
+              ':at': statusAt,
+            },
+          }),
+        ),
+      ]);
+    },
+
+    async updateStatus(instanceId: string, messageId: string, status: MessageStatus, at: string) {
+      try {
+        await doc.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: keys.messageStatus(instanceId, messageId),
+            UpdateExpression: 'SET #status = :status, statusRank = :rank, statusAt = :at',
+            ConditionExpression: 'attribute_exists(messageSk) AND statusRank < :rank',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':status': status, ':rank': statusRank[status], ':at': at },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException) return false;
+        throw error;
+      }
+    },
+
+    async summaries(instanceId: string) {
+      const now = secondsOf(clock.now());
+      const messages: Record<string, unknown>[] = [];
+      const statuses = new Map<string, { status: MessageStatus; statusAt: string }>();
+      let cursor: Record<string, unknown> | undefined;
+      do {
+        const page = await doc.send(
+          new QueryCommand({
+            TableName: tableName,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': keys.messagePartition(instanceId) },
+            ExpressionAttributeNames: { '#ts': 'timestamp', '#type': 'type', '#status': 'status', '#ttl': 'ttl' },
+            ProjectionExpression: 'sk, messageId, #ts, direction, #type, chatJid, chatType, senderJid, mediaType, isHistory, #status, statusAt, #ttl',
+            ExclusiveStartKey: cursor,
+          }),
+        );
+        for (const item of page.Items ?? []) {
+          // DynamoDB deletes expired items lazily (up to days later): they are already gone for readers.
+          if (typeof item.ttl === 'number' && item.ttl <= now) continue;
+          const sk = item.sk as string;
+          if (sk.startsWith(statusPrefix)) statuses.set(sk.slice(statusPrefix.length), { status: item.status as MessageStatus, statusAt: item.statusAt as string });
+          else messages.push(item);
+        }
+        cursor = page.LastEvaluatedKey;
+      } while (cursor);
+      return messages.map((item): MessageSummary => {
+        const direction = item.direction === 'outgoing' ? 'outgoing' : 'incoming';
+        const status = statuses.get(item.messageId as string);
+        return {
+          messageId: item.messageId as string,
+          timestamp: item.timestamp as string,
+          direction,
+          type: item.type as string,
+          chatJid: item.chatJid as string,
+          chatType: item.chatType as ChatType,
+          senderJid: (item.senderJid as string | null | undefined) ?? null,
+          mediaType: (item.mediaType as string | null | undefined) ?? null,
+          isHistory: item.isHistory === true,
+          status: status?.status ?? (direction === 'outgoing' ? 'sent' : 'received'),
+          statusAt: status?.statusAt ?? (item.timestamp as string),
+        };
+      });
+    },
+  };
+};
