@@ -142,6 +142,9 @@ describe('sessions through the WhatsApp sandbox', () => {
     await stack.halt();
     stack = await startTestStack({ ...sandboxEnv, ZAPFLEET_SANDBOX_SCAN_MS: '600000' }, { reuse });
 
+    // The new sandbox knows no device: it sees the restored socket log in with the saved creds.
+    const number = (before.numberJid as string).split('@')[0];
+    await waitFor(async () => stack.sandbox?.devices().some((device) => device.number === number && device.connected), 'the saved session to log in again');
     const after = await connected('survivor');
     expect(after.numberJid).toBe(before.numberJid);
     expect(stack.sandbox?.maxConcurrentLogins()).toBe(1);
