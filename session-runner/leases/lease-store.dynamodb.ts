@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, type BatchGetCommandOutput, DeleteCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { DynamoContext } from '../../shared/adapters/dynamodb/document-client.ts';
+import { BatchGetCommand, type BatchGetCommandOutput, DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { queryAll, type DynamoContext } from '../../shared/adapters/dynamodb/document-client.ts';
 import { keys } from '../../shared/adapters/dynamodb/table.ts';
 import type { Lease } from '../../shared/domain/fleet/fleet.ts';
 import type { LeaseStore } from './lease-manager.ts';
@@ -162,21 +162,14 @@ export const createLeaseStore = ({ doc, tableName }: DynamoContext): LeaseStore 
 
     async liveRunners(now) {
       const runners: string[] = [];
-      let cursor: Record<string, unknown> | undefined;
-      do {
-        const page = await doc.send(
-          new QueryCommand({
-            TableName: tableName,
-            KeyConditionExpression: 'pk = :pk',
-            FilterExpression: 'expiresAt > :now',
-            ExpressionAttributeValues: { ':pk': keys.runnersPartition, ':now': now },
-            ConsistentRead: true,
-            ExclusiveStartKey: cursor,
-          }),
-        );
-        runners.push(...(page.Items ?? []).map((item) => item.runnerId as string));
-        cursor = page.LastEvaluatedKey;
-      } while (cursor);
+      const items = await queryAll(doc, {
+        TableName: tableName,
+        KeyConditionExpression: 'pk = :pk',
+        FilterExpression: 'expiresAt > :now',
+        ExpressionAttributeValues: { ':pk': keys.runnersPartition, ':now': now },
+        ConsistentRead: true,
+      });
+      runners.push(...items.map((item) => item.runnerId as string));
       return runners.sort();
     },
 

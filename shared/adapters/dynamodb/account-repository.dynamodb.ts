@@ -1,8 +1,8 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AccountRecord } from '../../domain/account/account.ts';
 import type { AccountPatch, AccountRepository } from '../../domain/ports/repositories.port.ts';
-import { hasOldItem, stripKeys, transactWrite, type DynamoContext } from './document-client.ts';
+import { hasOldItem, queryAll, stripKeys, transactWrite, type DynamoContext } from './document-client.ts';
 import { keys, tableSchema } from './table.ts';
 import { tokenItem } from './token-directory.dynamodb.ts';
 
@@ -24,21 +24,14 @@ export const createAccountRepository = ({ doc, tableName }: DynamoContext): Acco
   /** Token items carry their account's limits so that authentication stays one write. */
   const propagateLimits = async (account: AccountRecord): Promise<void> => {
     const hashes = [account.tokenHash];
-    let cursor: Record<string, unknown> | undefined;
-    do {
-      const page = await doc.send(
-        new QueryCommand({
-          TableName: tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          FilterExpression: 'entity = :instance',
-          ProjectionExpression: 'tokenHash',
-          ExpressionAttributeValues: { ':pk': keys.account(account.id).pk, ':prefix': keys.instancePrefix, ':instance': 'instance' },
-          ExclusiveStartKey: cursor,
-        }),
-      );
-      for (const item of page.Items ?? []) hashes.push(item.tokenHash as string);
-      cursor = page.LastEvaluatedKey;
-    } while (cursor);
+    const items = await queryAll(doc, {
+      TableName: tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      FilterExpression: 'entity = :instance',
+      ProjectionExpression: 'tokenHash',
+      ExpressionAttributeValues: { ':pk': keys.account(account.id).pk, ':prefix': keys.instancePrefix, ':instance': 'instance' },
+    });
+    for (const item of items) hashes.push(item.tokenHash as string);
     for (const hash of hashes) {
       try {
         await doc.send(
@@ -78,20 +71,13 @@ export const createAccountRepository = ({ doc, tableName }: DynamoContext): Acco
 
     async list() {
       const accounts: AccountRecord[] = [];
-      let cursor: Record<string, unknown> | undefined;
-      do {
-        const page = await doc.send(
-          new QueryCommand({
-            TableName: tableName,
-            IndexName: tableSchema.gsi1.name,
-            KeyConditionExpression: 'gsi1pk = :pk',
-            ExpressionAttributeValues: { ':pk': keys.accountsIndex },
-            ExclusiveStartKey: cursor,
-          }),
-        );
-        for (const item of page.Items ?? []) accounts.push(stripKeys<AccountRecord>(item));
-        cursor = page.LastEvaluatedKey;
-      } while (cursor);
+      const items = await queryAll(doc, {
+        TableName: tableName,
+        IndexName: tableSchema.gsi1.name,
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': keys.accountsIndex },
+      });
+      for (const item of items) accounts.push(stripKeys<AccountRecord>(item));
       return accounts;
     },
 

@@ -1,9 +1,9 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { DomainError } from '../../domain/errors/domain-error.ts';
 import type { ChatwootRequestRecord, InstanceAggregate, InstanceRecord, WebhookRecord } from '../../domain/instance/instance.ts';
 import type { InstancePatch, InstanceRepository } from '../../domain/ports/repositories.port.ts';
-import { cancellationCodes, hasOldItem, stripKeys, transactWrite, type DynamoContext } from './document-client.ts';
+import { cancellationCodes, hasOldItem, queryAll, stripKeys, transactWrite, type DynamoContext } from './document-client.ts';
 import { keys } from './table.ts';
 import { tokenItem } from './token-directory.dynamodb.ts';
 
@@ -48,43 +48,16 @@ const aggregate = (items: Record<string, unknown>[]): InstanceAggregate[] => {
 };
 
 export const createInstanceRepository = ({ doc, tableName }: DynamoContext): InstanceRepository => {
-  const queryPartition = async (accountId: string, prefix: string): Promise<Record<string, unknown>[]> => {
-    const items: Record<string, unknown>[] = [];
-    let cursor: Record<string, unknown> | undefined;
-    do {
-      const page = await doc.send(
-        new QueryCommand({
-          TableName: tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': keys.account(accountId).pk, ':prefix': prefix },
-          ConsistentRead: true,
-          ExclusiveStartKey: cursor,
-        }),
-      );
-      items.push(...(page.Items ?? []));
-      cursor = page.LastEvaluatedKey;
-    } while (cursor);
-    return items;
-  };
+  const queryPartition = (accountId: string, prefix: string): Promise<Record<string, unknown>[]> =>
+    queryAll(doc, {
+      TableName: tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': keys.account(accountId).pk, ':prefix': prefix },
+      ConsistentRead: true,
+    });
 
-  const queryWhole = async (pk: string): Promise<Record<string, unknown>[]> => {
-    const items: Record<string, unknown>[] = [];
-    let cursor: Record<string, unknown> | undefined;
-    do {
-      const page = await doc.send(
-        new QueryCommand({
-          TableName: tableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': pk },
-          ProjectionExpression: 'pk, sk',
-          ExclusiveStartKey: cursor,
-        }),
-      );
-      items.push(...(page.Items ?? []));
-      cursor = page.LastEvaluatedKey;
-    } while (cursor);
-    return items;
-  };
+  const queryWhole = (pk: string): Promise<Record<string, unknown>[]> =>
+    queryAll(doc, { TableName: tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': pk }, ProjectionExpression: 'pk, sk' });
 
   return {
     async create({ instance, webhooks, chatwootRequest, token }) {

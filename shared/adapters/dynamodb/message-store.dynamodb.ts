@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   messageRetentionSeconds,
   statusRank,
@@ -10,7 +10,7 @@ import {
 } from '../../domain/messages/message.ts';
 import type { MessageStore } from '../../domain/ports/message-store.port.ts';
 import type { Clock } from '../../domain/ports/runtime.port.ts';
-import type { DynamoContext } from './document-client.ts';
+import { queryAll, type DynamoContext } from './document-client.ts';
 import { keys } from './table.ts';
 
 /**
@@ -82,27 +82,20 @@ export const createDynamoMessageStore = ({ doc, tableName }: DynamoContext, opti
       const now = secondsOf(clock.now());
       const messages: Record<string, unknown>[] = [];
       const statuses = new Map<string, { status: MessageStatus; statusAt: string }>();
-      let cursor: Record<string, unknown> | undefined;
-      do {
-        const page = await doc.send(
-          new QueryCommand({
-            TableName: tableName,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: { ':pk': keys.messagePartition(instanceId) },
-            ExpressionAttributeNames: { '#ts': 'timestamp', '#type': 'type', '#status': 'status', '#ttl': 'ttl' },
-            ProjectionExpression: 'sk, messageId, #ts, direction, #type, chatJid, chatType, senderJid, mediaType, isHistory, #status, statusAt, #ttl',
-            ExclusiveStartKey: cursor,
-          }),
-        );
-        for (const item of page.Items ?? []) {
-          // DynamoDB deletes expired items lazily (up to days later): they are already gone for readers.
-          if (typeof item.ttl === 'number' && item.ttl <= now) continue;
-          const sk = item.sk as string;
-          if (sk.startsWith(statusPrefix)) statuses.set(sk.slice(statusPrefix.length), { status: item.status as MessageStatus, statusAt: item.statusAt as string });
-          else messages.push(item);
-        }
-        cursor = page.LastEvaluatedKey;
-      } while (cursor);
+      const items = await queryAll(doc, {
+        TableName: tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': keys.messagePartition(instanceId) },
+        ExpressionAttributeNames: { '#ts': 'timestamp', '#type': 'type', '#status': 'status', '#ttl': 'ttl' },
+        ProjectionExpression: 'sk, messageId, #ts, direction, #type, chatJid, chatType, senderJid, mediaType, isHistory, #status, statusAt, #ttl',
+      });
+      for (const item of items) {
+        // DynamoDB deletes expired items lazily (up to days later): they are already gone for readers.
+        if (typeof item.ttl === 'number' && item.ttl <= now) continue;
+        const sk = item.sk as string;
+        if (sk.startsWith(statusPrefix)) statuses.set(sk.slice(statusPrefix.length), { status: item.status as MessageStatus, statusAt: item.statusAt as string });
+        else messages.push(item);
+      }
       return messages.map((item): MessageSummary => {
         const direction = item.direction === 'outgoing' ? 'outgoing' : 'incoming';
         const status = statuses.get(item.messageId as string);

@@ -4,7 +4,7 @@ import { ulid } from 'ulid';
 import type { SessionState } from '../../domain/instance/instance.ts';
 import { statusOfState } from '../../domain/instance/instance.ts';
 import type { DesiredSession, SessionRepository, StateChange } from '../../domain/ports/session-repository.port.ts';
-import type { DynamoContext } from './document-client.ts';
+import { queryAll, type DynamoContext } from './document-client.ts';
 import { keys, tableSchema } from './table.ts';
 
 const stateLogTtlSeconds = 7 * 24 * 3600;
@@ -118,22 +118,15 @@ export const createSessionRepository = ({ doc, tableName }: DynamoContext, clock
 
   async desiredOn(shard) {
     const sessions: DesiredSession[] = [];
-    let cursor: Record<string, unknown> | undefined;
-    do {
-      const page = await doc.send(
-        new QueryCommand({
-          TableName: tableName,
-          IndexName: tableSchema.gsi1.name,
-          KeyConditionExpression: 'gsi1pk = :pk',
-          ExpressionAttributeValues: { ':pk': keys.shardIndex(shard) },
-          ExclusiveStartKey: cursor,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        sessions.push({ instanceId: item.instanceId as string, accountId: item.accountId as string, instanceName: item.instanceName as string, shard: item.shard as number });
-      }
-      cursor = page.LastEvaluatedKey;
-    } while (cursor);
+    const items = await queryAll(doc, {
+      TableName: tableName,
+      IndexName: tableSchema.gsi1.name,
+      KeyConditionExpression: 'gsi1pk = :pk',
+      ExpressionAttributeValues: { ':pk': keys.shardIndex(shard) },
+    });
+    for (const item of items) {
+      sessions.push({ instanceId: item.instanceId as string, accountId: item.accountId as string, instanceName: item.instanceName as string, shard: item.shard as number });
+    }
     // The index is eventually consistent: confirm each session still exists.
     const confirmed = await Promise.all(
       sessions.map(async (session) => ((await doc.send(new GetCommand({ TableName: tableName, Key: keys.session(session.instanceId), ConsistentRead: true }))).Item ? session : null)),
