@@ -47,6 +47,8 @@ export interface SupervisorDeps {
   /** Where events go (the events queue); absent in unit tests that do not look at events. */
   events?: EventPublisher;
   newEventId?: () => string;
+  /** Message events stored and published at once per instance (default 32). */
+  emitConcurrency?: number;
   /** The message store (spec §3.3): exchanged messages and their receipts; absent in unit tests that do not look at it. */
   messages?: MessageStore;
   /** Called for close codes an operator must hear about (405 client rejected, 440 replaced, 403). */
@@ -157,6 +159,35 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
     await deps.messages
       .updateStatus(session.ref.instanceId, messageId, status, at)
       .catch((error: unknown) => deps.logger.error('message status not stored', { instanceId: session.ref.instanceId, error: String(error) }));
+  };
+
+  /**
+   * Message traffic (store + publish, two round trips) runs beside the session's serial work,
+   * up to `emitConcurrency` at a time per instance: waiting for each message in turn capped an
+   * instance at about one message per round trip. Webhook order is not guaranteed anyway
+   * (spec §3.4); receivers order on `timestamp`.
+   */
+  const emitting = new Map<string, { running: number; waiting: (() => Promise<void>)[] }>();
+  const emitConcurrency = deps.emitConcurrency ?? 32;
+  const emitLater = (session: Pick<Session, 'ref'>, task: () => Promise<void>) => {
+    const id = session.ref.instanceId;
+    const lane = emitting.get(id) ?? { running: 0, waiting: [] };
+    emitting.set(id, lane);
+    lane.waiting.push(task);
+    const pump = () => {
+      while (lane.running < emitConcurrency && lane.waiting.length > 0) {
+        const next = lane.waiting.shift() as () => Promise<void>;
+        lane.running += 1;
+        void next()
+          .catch((error: unknown) => deps.logger.error('event emission failed', { instanceId: id, error: String(error) }))
+          .finally(() => {
+            lane.running -= 1;
+            if (lane.running === 0 && lane.waiting.length === 0) emitting.delete(id);
+            else pump();
+          });
+      }
+    };
+    pump();
   };
 
   const record = async (
@@ -359,25 +390,32 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
         return;
       }
       case 'notice':
-        await publish(session, event.event, event.data);
+        emitLater(session, () => publish(session, event.event, event.data));
         return;
       case 'status': {
         if (session.settings.ignoreGroupMessages && event.isGroup) return;
-        await storeReceipt(session, event.messageId, event.status, event.timestamp);
-        await publish(session, 'message.status', {
-          messageId: event.messageId,
-          chat: event.chat,
-          status: event.status,
-          timestamp: event.timestamp,
-          ...(event.isGroup && event.messageSender ? { messageSender: event.messageSender } : {}),
+        emitLater(session, async () => {
+          await storeReceipt(session, event.messageId, event.status, event.timestamp);
+          await publish(session, 'message.status', {
+            messageId: event.messageId,
+            chat: event.chat,
+            status: event.status,
+            timestamp: event.timestamp,
+            ...(event.isGroup && event.messageSender ? { messageSender: event.messageSender } : {}),
+          });
         });
         return;
       }
       case 'message': {
         const { settings } = session;
         const filtered = (settings.ignoreGroupMessages && event.isGroup) || (settings.ignoreStatus && event.isStatus);
-        if (event.exchange && !filtered) await storeMessage(session, event.exchange, event.isHistory);
-        if (event.exchange && !event.isHistory && !filtered) await publish(session, 'message.exchange', { id: event.key.id, message: event.exchange });
+        const exchange = event.exchange;
+        if (exchange && !filtered) {
+          emitLater(session, async () => {
+            await storeMessage(session, exchange, event.isHistory);
+            if (!event.isHistory) await publish(session, 'message.exchange', { id: event.key.id, message: exchange });
+          });
+        }
         if (!settings.autoReadMessages || event.key.fromMe || event.isHistory || !session.conn) return;
         if ((settings.ignoreGroupMessages && event.isGroup) || (settings.ignoreStatus && event.isStatus)) return;
         await session.conn.markRead([event.key]);
