@@ -16,6 +16,11 @@ export interface ApiServerOptions {
   /** A module without a handler here answers like an unknown route. */
   modules: Partial<Record<RouteModule, LambdaHandler>>;
   authorizer: Authorizer;
+  /**
+   * How long a handler may run (API Gateway cuts at 29 s on AWS). The embedded stack's connect
+   * waits up to 60 s for a QR code, so its budget is longer; default 90 s.
+   */
+  requestBudgetMs?: number;
 }
 
 class BodyTooLargeError extends Error {}
@@ -53,20 +58,22 @@ export const redactedPath = (url: URL): string => {
   return copy.pathname + copy.search;
 };
 
-const lambdaContext = (requestId: string): Context =>
-  ({
+const lambdaContext = (requestId: string, budgetMs: number): Context => {
+  const deadline = Date.now() + budgetMs;
+  return {
     awsRequestId: requestId,
     functionName: 'zapfleet-embedded',
     callbackWaitsForEmptyEventLoop: false,
-    getRemainingTimeInMillis: () => 29_000,
-  }) as unknown as Context;
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+  } as unknown as Context;
+};
 
 /**
  * The embedded stack's HTTP front: what API Gateway does on AWS. It matches routes, answers
  * preflights, 404/405 and 413 itself, runs the authorizer and hands the handlers the same
  * proxy events API Gateway would build, authorizer context included.
  */
-export const createApiServer = ({ deps, routes, modules, authorizer }: ApiServerOptions): Server => {
+export const createApiServer = ({ deps, routes, modules, authorizer, requestBudgetMs = 90_000 }: ApiServerOptions): Server => {
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string>) => {
     res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', ...headers });
     res.end(body === undefined ? undefined : JSON.stringify(body));
@@ -141,7 +148,7 @@ export const createApiServer = ({ deps, routes, modules, authorizer }: ApiServer
     };
     const moduleHandler = modules[route.module];
     if (!moduleHandler) return send(res, 404, errorBody('Route not found'), { 'X-Request-Id': requestId }), 404;
-    const result = await moduleHandler(event, lambdaContext(requestId));
+    const result = await moduleHandler(event, lambdaContext(requestId, requestBudgetMs));
     res.writeHead(result.statusCode, result.headers as Record<string, string>);
     res.end(result.body);
     return result.statusCode;

@@ -70,6 +70,8 @@ export interface StackOptions {
   consumerWaitSeconds?: number;
   /** Where the start-up banner goes (stdout for `npm start`). */
   print?: (line: string) => void;
+  /** Webhook retry schedule (tests shorten the contract's minutes-to-hours one). */
+  retryDelaysMs?: readonly number[];
 }
 
 const readOrCreateAdminKey = async (dataDir: string): Promise<{ key: string; created: boolean }> => {
@@ -165,7 +167,7 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
     } else if (!waWebSocketUrl) {
       assertWhatsAppCertificateUntouched();
     }
-    const baileys = createBaileysConnectionFactory({ logger, waWebSocketUrl });
+    const baileys = createBaileysConnectionFactory({ logger, waWebSocketUrl, lean: true });
     const dynamoContext = { doc: documentClient(dynamo), tableName: config.tableName };
     const runner = createRunner({
       dynamo: dynamoContext,
@@ -194,6 +196,8 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
     const health = healthHandler(deps.health);
     const server = createApiServer({
       deps,
+      // Connect waits up to `connectWaitMs` for a QR code, then answers 504 itself: never cut it short.
+      requestBudgetMs: deps.connectWaitMs + 30_000,
       routes: sandbox ? routes : routes.filter((route) => route.module !== 'sandbox'),
       modules: {
         instance: moduleHandler(new Map([...instanceHandlers(deps), ...metricsHandlers(deps, { dynamo: dynamoContext })])),
@@ -234,6 +238,7 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       baseUrl: url,
       logger,
       onRecord: (record) => wsHub.broadcast(record),
+      ...(options.retryDelaysMs ? { retryDelaysMs: options.retryDelaysMs } : {}),
     });
     cleanups.push(() => delivery.stop());
 

@@ -9,6 +9,8 @@ import makeWASocket, {
   type WASocket,
 } from '@whiskeysockets/baileys';
 import { HttpsProxyAgent } from 'https-proxy-agent';
+import asyncHooks, { AsyncLocalStorage } from 'node:async_hooks';
+import { syncBuiltinESMExports } from 'node:module';
 import { SocksProxyAgent } from 'socks-proxy-agent';
 import { ProxyAgent } from 'undici';
 import type { Logger } from '../../shared/domain/ports/runtime.port.ts';
@@ -133,6 +135,57 @@ const scopedCache = (shared: TtlCache, instanceId: string): CacheStore => {
 
 const minutes = (count: number) => count * 60_000;
 
+/**
+ * Baileys 7.0.0-rc14 gives every socket its own `AsyncLocalStorage` (key-store transactions) and
+ * never disables it. On Node 20 each enabled storage is walked, and stamps a property, on every
+ * promise and timer the process creates from then on, so the cost of all async work grows with
+ * the number of sockets ever opened (Baileys issue #2806): measured here, restoring 988 sessions
+ * took 282 s and 313 ms of CPU each, against ~80 ms at 30 sessions. The storage Baileys creates
+ * for a socket is therefore this one, which disables itself whenever none of its transactions is
+ * running: nothing reads its context then, and the next transaction enables it again.
+ */
+class TransactionStorage<T> extends AsyncLocalStorage<T> {
+  private running = 0;
+
+  override run<R>(store: T, callback: () => R): R;
+  override run<R, TArgs extends unknown[]>(store: T, callback: (...args: TArgs) => R, ...args: TArgs): R;
+  override run<R, TArgs extends unknown[]>(store: T, callback: (...args: TArgs) => R, ...args: TArgs): R {
+    this.running += 1;
+    let result: R;
+    try {
+      result = super.run(store, callback, ...args);
+    } catch (error) {
+      this.settled();
+      throw error;
+    }
+    // A transaction is asynchronous: its context must live until its promise settles.
+    if (result instanceof Promise) result.then(this.settled, this.settled);
+    else this.settled();
+    return result;
+  }
+
+  private readonly settled = (): void => {
+    this.running -= 1;
+    if (this.running === 0) this.disable();
+  };
+}
+
+/**
+ * Runs `makeWASocket` (synchronous) while `node:async_hooks` exports `TransactionStorage` as
+ * `AsyncLocalStorage`, so the storage Baileys constructs in it is one; restored right after.
+ */
+const withTransactionStorage = <T>(make: () => T): T => {
+  const original = asyncHooks.AsyncLocalStorage;
+  asyncHooks.AsyncLocalStorage = TransactionStorage;
+  syncBuiltinESMExports();
+  try {
+    return make();
+  } finally {
+    asyncHooks.AsyncLocalStorage = original;
+    syncBuiltinESMExports();
+  }
+};
+
 /** Opens WhatsApp sockets with Baileys, one per `open` call. */
 export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): WaConnectionFactory => {
   // Lean (ARCHITECTURE §6): the four caches Baileys would create per socket, each a NodeCache with
@@ -153,30 +206,32 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
       // Signal keys are cached for 5 minutes, as Baileys does. Lean mode keeps no one-time pre-keys:
       // the ~812 of a first login would sit in memory for nothing (each is read at most once).
       const keyCache = new TtlCache(minutes(5), factory.lean ? (key) => key.startsWith('pre-key.') : undefined);
-      const sock: WASocket = makeWASocket({
-        auth: { creds: auth.creds, keys: makeCacheableSignalKeyStore(auth.keys, pino, keyCache) },
-        logger: pino,
-        ...(factory.waWebSocketUrl ? { waWebSocketUrl: factory.waWebSocketUrl } : {}),
-        ...(factory.version ? { version: factory.version } : {}),
-        ...(factory.qrTimeoutMs ? { qrTimeout: factory.qrTimeoutMs } : {}),
-        ...(factory.keepAliveIntervalMs ? { keepAliveIntervalMs: factory.keepAliveIntervalMs } : {}),
-        browser: Browsers.macOS('Chrome'),
-        markOnlineOnConnect: options.settings.keepOnlineStatus,
-        syncFullHistory: options.historyDays !== null || !options.settings.disableHistorySync,
-        shouldSyncHistoryMessage: () => options.historyDays !== null || !options.settings.disableHistorySync,
-        enableRecentMessageCache: factory.lean !== true,
-        ...(shared
-          ? {
-              msgRetryCounterCache: scopedCache(shared.msgRetry, options.instanceId),
-              callOfferCache: scopedCache(shared.callOffer, options.instanceId),
-              placeholderResendCache: scopedCache(shared.placeholderResend, options.instanceId),
-              userDevicesCache: scopedCache(shared.userDevices, options.instanceId),
-            }
-          : {}),
-        fireInitQueries: true,
-        generateHighQualityLinkPreview: false,
-        ...proxySettings(options.proxy),
-      });
+      const sock: WASocket = withTransactionStorage(() =>
+        makeWASocket({
+          auth: { creds: auth.creds, keys: makeCacheableSignalKeyStore(auth.keys, pino, keyCache) },
+          logger: pino,
+          ...(factory.waWebSocketUrl ? { waWebSocketUrl: factory.waWebSocketUrl } : {}),
+          ...(factory.version ? { version: factory.version } : {}),
+          ...(factory.qrTimeoutMs ? { qrTimeout: factory.qrTimeoutMs } : {}),
+          ...(factory.keepAliveIntervalMs ? { keepAliveIntervalMs: factory.keepAliveIntervalMs } : {}),
+          browser: Browsers.macOS('Chrome'),
+          markOnlineOnConnect: options.settings.keepOnlineStatus,
+          syncFullHistory: options.historyDays !== null || !options.settings.disableHistorySync,
+          shouldSyncHistoryMessage: () => options.historyDays !== null || !options.settings.disableHistorySync,
+          enableRecentMessageCache: factory.lean !== true,
+          ...(shared
+            ? {
+                msgRetryCounterCache: scopedCache(shared.msgRetry, options.instanceId),
+                callOfferCache: scopedCache(shared.callOffer, options.instanceId),
+                placeholderResendCache: scopedCache(shared.placeholderResend, options.instanceId),
+                userDevicesCache: scopedCache(shared.userDevices, options.instanceId),
+              }
+            : {}),
+          fireInitQueries: true,
+          generateHighQualityLinkPreview: false,
+          ...proxySettings(options.proxy),
+        }),
+      );
 
       let opened = false;
       const watchdog = setTimeout(() => {

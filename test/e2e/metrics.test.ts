@@ -67,7 +67,7 @@ describe('instance metrics', () => {
     }, `${total} stored messages of ${path}`);
 
   beforeAll(async () => {
-    stack = await startTestStack({ ZAPFLEET_DRIVER: 'sandbox', ZAPFLEET_SANDBOX_SCAN_MS: '200' });
+    stack = await startTestStack({ ZAPFLEET_DRIVER: 'sandbox', ZAPFLEET_SANDBOX_SCAN_MS: '200' }, { defaultRateLimits: { global: 100_000 } });
     await connect('metrics-a');
     await connect('metrics-b');
   });

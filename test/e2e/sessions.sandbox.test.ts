@@ -40,7 +40,7 @@ describe('sessions through the WhatsApp sandbox', () => {
   };
 
   beforeAll(async () => {
-    stack = await startTestStack(sandboxEnv);
+    stack = await startTestStack(sandboxEnv, { defaultRateLimits: { global: 100_000 } });
   });
   afterAll(async () => {
     await stack?.stop();

@@ -156,8 +156,9 @@ describe('webhooks: configuration, durable delivery, delivery log and replay', (
   };
 
   beforeAll(async () => {
-    stack = await startTestStack();
-    owner = await stack.createAccount({ name: 'webhooks', instanceQuota: 30 });
+    // The stack's own event delivery sweeps the same table: it must retry on the same short schedule.
+    stack = await startTestStack({}, { retryDelaysMs: fastRetries });
+    owner = await stack.createAccount({ name: 'webhooks', instanceQuota: 30, rateLimits: { global: 100_000 } });
     dynamo = new DynamoDBClient({ endpoint: inject('dynamodbEndpoint'), region: 'local', credentials: localCredentials });
     context = { doc: documentClient(dynamo), tableName: stack.tableName };
     fauxqs = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
@@ -518,7 +519,7 @@ describe('webhooks: configuration, durable delivery, delivery log and replay', (
       await stopApi();
       await stack.halt();
       receiver.script('/restart', []);
-      stack = await startTestStack({}, { reuse: { dataDir: stack.dataDir, tableName: stack.tableName, accountToken: stack.accountToken } });
+      stack = await startTestStack({}, { reuse: { dataDir: stack.dataDir, tableName: stack.tableName, accountToken: stack.accountToken }, retryDelaysMs: fastRetries });
       await startApi();
       startDelivery();
 

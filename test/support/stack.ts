@@ -29,7 +29,15 @@ let tableCounter = 0;
  */
 export const startTestStack = async (
   env: Record<string, string> = {},
-  stackOptions: { logger?: Logger; /** Start again on a stopped stack's data (restart tests). */ reuse?: { dataDir: string; tableName: string; accountToken: string } } = {},
+  stackOptions: {
+    logger?: Logger;
+    /** Start again on a stopped stack's data (restart tests). */
+    reuse?: { dataDir: string; tableName: string; accountToken: string };
+    /** Raises the `default` account's per-minute limits (for tests that poll the API). */
+    defaultRateLimits?: { global?: number; create?: number };
+    /** Webhook retry schedule of the stack's own event delivery. */
+    retryDelaysMs?: readonly number[];
+  } = {},
 ): Promise<TestStack> => {
   const dataDir = stackOptions.reuse?.dataDir ?? (await mkdtemp(join(tmpdir(), 'zapfleet-test-')));
   const tableName = stackOptions.reuse?.tableName ?? `t${process.pid}_${Date.now()}_${tableCounter++}`;
@@ -41,7 +49,10 @@ export const startTestStack = async (
     ZAPFLEET_LOG_LEVEL: 'silent',
     ...env,
   });
-  const stack = await startStack(config, { logger: stackOptions.logger ?? createLogger({ level: config.logLevel }) });
+  const stack = await startStack(config, {
+    logger: stackOptions.logger ?? createLogger({ level: config.logLevel }),
+    ...(stackOptions.retryDelaysMs ? { retryDelaysMs: stackOptions.retryDelaysMs } : {}),
+  });
   const call: TestStack['call'] = async (method, path, options = {}) => {
     const headers: Record<string, string> = { ...options.headers };
     if (options.token) headers.token = options.token;
@@ -70,6 +81,14 @@ export const startTestStack = async (
     }
     return { id, token: created.body.token as string };
   };
+  if (stackOptions.defaultRateLimits) {
+    const admin = { 'x-admin-key': stack.adminKey };
+    const listed = await call('GET', '/admin/accounts', { headers: admin });
+    const account = (listed.body?.accounts as { id: string; name: string }[] | undefined)?.find((item) => item.name === 'default');
+    if (!account) throw new Error(`no default account to raise the limits of: ${listed.status}`);
+    const patched = await call('PATCH', `/admin/accounts/${account.id}`, { headers: admin, body: { rateLimits: stackOptions.defaultRateLimits } });
+    if (patched.status !== 200) throw new Error(`default account update failed: ${patched.status}`);
+  }
   return {
     ...stack,
     dataDir,
