@@ -178,4 +178,70 @@ describe('DynamoDB token directory', () => {
     // Assess
     expect(counts.sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
   });
+
+  it('counts concurrent requests of one token with fewer writes than requests, each with its own rank', async () => {
+    // Prepare: a directory whose DynamoDB calls are counted.
+    const hash = await storedToken(accountEntry());
+    let calls = 0;
+    const counted = documentClient(client);
+    counted.middlewareStack.add((next) => async (args) => ((calls += 1), next(args)), { step: 'initialize' });
+    const busy = createTokenDirectory({ doc: counted, tableName });
+
+    // Act
+    const results = await Promise.all(Array.from({ length: 40 }, () => busy.authenticate(hash, 'global', WINDOW)));
+
+    // Assess
+    expect(results.map((result) => result?.count ?? 0).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(calls).toBeLessThan(40);
+    const again = await directory.authenticate(hash, 'global', WINDOW);
+    expect(again?.count).toBe(41);
+  });
+
+  it('keeps counts exact when two processes count the same token at once', async () => {
+    // Prepare: two directories, as two Lambda instances or two stacks would have.
+    const hash = await storedToken(accountEntry());
+    const other = createTokenDirectory({ doc: documentClient(client), tableName });
+
+    // Act
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? directory : other).authenticate(hash, 'create', WINDOW)));
+
+    // Assess
+    expect(results.map((result) => result?.count ?? 0).sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+  });
+
+  it('answers null to every waiting request of an unknown token', async () => {
+    // Act
+    const results = await Promise.all(Array.from({ length: 5 }, () => directory.authenticate('f'.repeat(64), 'global', WINDOW)));
+
+    // Assess
+    expect(results).toEqual([null, null, null, null, null]);
+  });
+
+  it('rejects every request of a batch whose write fails, and counts the next ones', async () => {
+    // Prepare: a client whose next UpdateItem fails.
+    const hash = await storedToken(accountEntry());
+    let failNext = true;
+    const flaky = documentClient(client);
+    flaky.middlewareStack.add(
+      (next) => async (args) => {
+        if (failNext) {
+          failNext = false;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          throw new Error('throttled');
+        }
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const fragile = createTokenDirectory({ doc: flaky, tableName });
+
+    // Act
+    const first = await Promise.allSettled(Array.from({ length: 3 }, () => fragile.authenticate(hash, 'global', WINDOW)));
+    const later = await fragile.authenticate(hash, 'global', WINDOW);
+
+    // Assess
+    // The first request's write failed; the two that waited for it were counted by the next write.
+    expect(first.map((result) => result.status)).toEqual(['rejected', 'fulfilled', 'fulfilled']);
+    expect(later?.count).toBe(3);
+  });
 });
