@@ -2,8 +2,11 @@
  * `npm run bench:api` — load against the embedded stack (what `npm start` runs), in this process,
  * with its own DynamoDB Local child process and a throw-away data directory.
  *
- * Phase 1: GET /api/instance/list?instanceName=<one of 20 seeded instances>.
- * Phase 2: POST /api/instance/new, a unique name per request.
+ * Phase 1: GET /api/instance/list?instanceName=<one of 20 seeded instances>, closed loop (every
+ *          connection sends its next request as soon as the previous is answered): capacity.
+ * Phase 2: the same request paced at the target rate (300 req/s over all connections): latency
+ *          at that rate.
+ * Phase 3: POST /api/instance/new, a unique name per request, closed loop.
  *
  * Prints requests/s, p50, p99, non-2xx, errors, DynamoDB calls per request and the CPU time spent
  * by node (this process: autocannon + the API) and by java (DynamoDB Local) during each phase.
@@ -11,8 +14,7 @@
  * when the benchmark itself failed (the stack did not start, a request failed).
  *
  * Environment: BENCH_DURATION (seconds per phase, default 15), BENCH_WARMUP (seconds, default 2),
- * BENCH_CONNECTIONS (default 32), BENCH_RATE (optional: pace the load at that many requests/s in
- * total; by default every connection sends its next request as soon as the previous is answered).
+ * BENCH_CONNECTIONS (default 32), BENCH_RATE (the paced phase's rate, default the target's 300).
  */
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -74,8 +76,8 @@ const duration = positiveInt('BENCH_DURATION', 15);
 const warmup = positiveInt('BENCH_WARMUP', 2);
 const connections = positiveInt('BENCH_CONNECTIONS', 32);
 /** Optional: pace the load at this many requests/s instead of as fast as the stack answers. */
-const rate = process.env.BENCH_RATE ? positiveInt('BENCH_RATE', 1) : undefined;
 const target = { listRps: 300, listP99: 50, connections: 32 };
+const rate = positiveInt('BENCH_RATE', target.listRps);
 const seeded = 20;
 
 // ---- CPU accounting: node (this process, every thread) and java (DynamoDB Local, a descendant). ----
@@ -244,9 +246,7 @@ const main = async (): Promise<number> => {
     const accountId = (created.body.account as { id: string }).id;
     const token = created.body.token as string;
     // The limiter still counts every request (that cost is measured); it just never says no.
-    // instanceQuota is repeated because UpdateAccountBody currently rejects a body without it
-    // (zod 4: a missing `z.unknown()` key fails as "nonoptional"); harmless once that is fixed.
-    const patched = await call('PATCH', `/admin/accounts/${accountId}`, admin, { instanceQuota: 100_000, rateLimits: { global: 10_000_000, create: 10_000_000 } });
+    const patched = await call('PATCH', `/admin/accounts/${accountId}`, admin, { rateLimits: { global: 10_000_000, create: 10_000_000 } });
     if (patched.status !== 200) throw new Error(`PATCH /admin/accounts/${accountId} answered ${patched.status}: ${JSON.stringify(patched.body)}`);
 
     for (let i = 0; i < seeded; i += 1) {
@@ -256,24 +256,20 @@ const main = async (): Promise<number> => {
     const listed = 'seed-7';
     const check = await call('GET', `/api/instance/list?instanceName=${listed}`, { token });
     if (check.status !== 200) throw new Error(`GET /api/instance/list answered ${check.status}: ${JSON.stringify(check.body)}`);
-    console.log(`Account ${accountId} with ${seeded} instances; ${connections} connections${rate ? ` paced at ${rate} req/s` : ''}, ${duration} s per phase after ${warmup} s of warm-up, ${cpus().length} CPUs, Node ${process.version}\n`);
+    console.log(`Account ${accountId} with ${seeded} instances; ${connections} connections, ${duration} s per phase after ${warmup} s of warm-up, ${cpus().length} CPUs, Node ${process.version}\n`);
 
-    console.log(`Phase 1: GET /api/instance/list?instanceName=${listed}`);
-    const list = await measure(running, 'list', {
-      url: running.url,
-      connections,
-      duration,
-      ...(rate ? { overallRate: rate } : {}),
-      requests: [{ method: 'GET', path: `/api/instance/list?instanceName=${listed}`, headers: { token } }],
-    });
+    const listRequest = { method: 'GET', path: `/api/instance/list?instanceName=${listed}`, headers: { token } };
+    console.log(`Phase 1: GET /api/instance/list?instanceName=${listed}, closed loop`);
+    const list = await measure(running, 'list', { url: running.url, connections, duration, requests: [listRequest] });
+    console.log(`Phase 2: the same, paced at ${rate} req/s`);
+    const paced = await measure(running, `list @${rate}/s`, { url: running.url, connections, duration, overallRate: rate, requests: [listRequest] });
 
-    console.log('Phase 2: POST /api/instance/new (a unique name per request)');
+    console.log('Phase 3: POST /api/instance/new (a unique name per request), closed loop');
     let counter = 0;
     const create = await measure(running, 'create', {
       url: running.url,
       connections,
       duration,
-      ...(rate ? { overallRate: rate } : {}),
       requests: [
         {
           method: 'POST',
@@ -285,21 +281,21 @@ const main = async (): Promise<number> => {
     });
 
     console.log('');
-    for (const row of format([list, create])) console.log(row);
+    for (const row of format([list, paced, create])) console.log(row);
     console.log('');
-    const met = list.result.requests.average >= target.listRps && list.result.latency.p99 <= target.listP99;
+    // The target reads: the list sustains 300 req/s, and at that rate 99 % of requests take ≤ 50 ms.
+    // Capacity comes from the closed loop; the latency at the rate from the paced phase (which must
+    // really have reached the rate: autocannon's pacing can fall short when the stack cannot keep up).
+    const capacity = list.result.requests.average;
+    const pacedRate = paced.result.requests.average;
+    const met = capacity >= target.listRps && pacedRate >= target.listRps * 0.98 && paced.result.latency.p99 <= target.listP99 && rate >= target.listRps;
     const atTarget = connections === target.connections ? '' : ` (measured at ${connections} connections, the target is stated at ${target.connections})`;
     console.log(
       `Target for list (≥ ${target.listRps} req/s with p99 ≤ ${target.listP99} ms at ${target.connections} connections): ${met ? 'MET' : 'NOT MET'}` +
-        ` — ${list.result.requests.average.toFixed(1)} req/s, p99 ${list.result.latency.p99} ms${atTarget}`,
+        ` — capacity ${capacity.toFixed(1)} req/s (closed loop, p99 ${list.result.latency.p99} ms); at ${pacedRate.toFixed(1)} req/s paced, p99 ${paced.result.latency.p99} ms${atTarget}`,
     );
 
-    if (!rate) {
-      // Closed loop: each connection waits for its answer, so throughput = connections / mean latency.
-      console.log(`  (closed loop: with ${connections} connections, p99 ≤ ${target.listP99} ms implies a mean ≤ ${target.listP99} ms, hence ≥ ${Math.round((connections * 1000) / target.listP99)} req/s)`);
-    }
-
-    const failed = [list, create].filter((phase) => phase.result.non2xx > 0 || phase.result.errors > 0);
+    const failed = [list, paced, create].filter((phase) => phase.result.non2xx > 0 || phase.result.errors > 0);
     for (const phase of failed) console.error(`bench: phase ${phase.title} had ${phase.result.non2xx} non-2xx responses and ${phase.result.errors} errors: the figures are not valid`);
     return failed.length > 0 ? 1 : 0;
   } catch (error) {
