@@ -25,6 +25,7 @@ import {
  * | auth key          | AUTH#<instanceId>   | KEY#<type>#<id>                 |            |                   |
  * | message           | MSG#<instanceId>    | <RFC 3339 timestamp>#<messageId>|            |                   |
  * | message status    | MSG#<instanceId>    | ID#<messageId>                  |            |                   |
+ * | idempotency key   | IDEMPOTENCY#<instanceId>#<key> | IDEMPOTENCY          |            |                   |
  *
  * Message items carry a `ttl` (operator retention); the status item also points at its message item.
  * Instance names never contain `#` (spec §0.13), so `INSTANCE#<name>#` prefixes cannot collide.
@@ -58,6 +59,8 @@ export const keys = {
   messagePartition: (instanceId: string) => `MSG#${instanceId}`,
   message: (instanceId: string, timestamp: string, messageId: string) => ({ pk: `MSG#${instanceId}`, sk: `${timestamp}#${messageId}` }),
   messageStatus: (instanceId: string, messageId: string) => ({ pk: `MSG#${instanceId}`, sk: `ID#${messageId}` }),
+  /** Idempotency key of a send (spec §0.15): one partition per key; the key follows the `#`-free instance id. */
+  idempotency: (instanceId: string, key: string) => ({ pk: `IDEMPOTENCY#${instanceId}#${key}`, sk: 'IDEMPOTENCY' }),
 } as const;
 
 /** Creates the table (and its TTL) when missing: the embedded stack and the tests. */
