@@ -1,3 +1,4 @@
+import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { z } from 'zod';
@@ -8,6 +9,7 @@ import { KmsKeyring } from '../shared/adapters/keys/keyring.kms.ts';
 import { createSqsCommandBus } from '../shared/adapters/sqs/command-bus.sqs.ts';
 import { createLogger } from '../shared/observability/logger.ts';
 import { createAppDeps, type AppDeps } from './deps.ts';
+import { createAwsStreamControl } from './events/websocket-aws.handlers.ts';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
@@ -32,6 +34,12 @@ const AwsConfig = z.object({
   ZAPFLEET_BASE_URL: z.url(),
   /** The shard command queues, comma-separated, in shard order. */
   ZAPFLEET_COMMAND_QUEUE_URLS: z.string().min(1),
+  /**
+   * The WebSocket API's management endpoint (`https://<api-id>.execute-api.<region>.amazonaws.com/<stage>`):
+   * instance deletion and TokenAccount rotation close the streams they concern through it. Absent:
+   * no WebSocket API is deployed, nothing to close.
+   */
+  ZAPFLEET_WEBSOCKET_MANAGEMENT_ENDPOINT: z.url().optional(),
 });
 
 export interface AwsContext {
@@ -66,12 +74,25 @@ export const awsContext = (env: NodeJS.ProcessEnv = process.env): Promise<AwsCon
     if (!pepper.Plaintext) throw new Error('ZAPFLEET_TOKEN_PEPPER_CIPHERTEXT did not decrypt');
     const queueUrls = config.ZAPFLEET_COMMAND_QUEUE_URLS.split(',').map((url) => url.trim());
     const dynamoClient = new DynamoDBClient({});
+    const logger = createLogger({ level: config.ZAPFLEET_LOG_LEVEL });
+    const clock = { now: () => new Date() };
+    const streams = config.ZAPFLEET_WEBSOCKET_MANAGEMENT_ENDPOINT
+      ? createAwsStreamControl({
+          doc: documentClient(dynamoClient),
+          tableName: config.ZAPFLEET_TABLE_NAME,
+          management: new ApiGatewayManagementApiClient({ endpoint: config.ZAPFLEET_WEBSOCKET_MANAGEMENT_ENDPOINT }),
+          clock,
+          logger,
+        })
+      : undefined;
     const deps = createAppDeps({
       dynamo: dynamoClient,
       tableName: config.ZAPFLEET_TABLE_NAME,
       keyring: new KmsKeyring(kms, config.ZAPFLEET_KMS_KEY_ID),
       pepper: Buffer.from(pepper.Plaintext),
-      logger: createLogger({ level: config.ZAPFLEET_LOG_LEVEL }),
+      logger,
+      clock,
+      streams,
       cors: { allowedOrigins: config.ZAPFLEET_CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean) },
       adminKey: null,
       defaults: { instanceQuota: config.ZAPFLEET_DEFAULT_INSTANCE_QUOTA, rateLimits: { global: config.ZAPFLEET_RATE_LIMIT_GLOBAL, create: config.ZAPFLEET_RATE_LIMIT_CREATE } },

@@ -15,6 +15,7 @@ import type { Keyring, SecretVault, TokenHasher } from '../shared/domain/ports/k
 import type { OutboundTargetPolicy } from '../shared/domain/ports/outbound-target.port.ts';
 import type { AccountRepository, InstanceRepository, TokenDirectory } from '../shared/domain/ports/repositories.port.ts';
 import type { Clock, IdGenerator, Logger } from '../shared/domain/ports/runtime.port.ts';
+import { noStreams, type StreamControl } from '../shared/domain/ports/stream-control.port.ts';
 import type { CorsConfig } from '../shared/http/responses.ts';
 
 /** Everything the handlers and the authorizer need; built once per process by a composition root. */
@@ -38,6 +39,8 @@ export interface AppDeps {
   /** How long `connect` waits for a code: 25 s on AWS, 60 s embedded (spec D48). */
   connectWaitMs: number;
   qrToDataUrl: (qr: string) => Promise<string>;
+  /** Closes WebSocket streams on instance deletion and TokenAccount rotation (spec §3.7). */
+  streams: StreamControl;
 }
 
 export interface AppDepsInput {
@@ -55,6 +58,8 @@ export interface AppDepsInput {
   bus: CommandBus;
   connectWaitMs: number;
   clock?: Clock;
+  /** Where the process's WebSocket streams are closed; none by default. */
+  streams?: StreamControl;
 }
 
 export const createAppDeps = (input: AppDepsInput): AppDeps => {
@@ -77,5 +82,6 @@ export const createAppDeps = (input: AppDepsInput): AppDeps => {
     bus: input.bus,
     connectWaitMs: input.connectWaitMs,
     qrToDataUrl: (qr) => QRCode.toDataURL(qr, { errorCorrectionLevel: 'L', margin: 2 }),
+    streams: input.streams ?? noStreams,
   };
 };

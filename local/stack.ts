@@ -15,6 +15,10 @@ import { healthHandler } from '../functions/system/health.handler.ts';
 import { createBaileysConnectionFactory } from '../session-runner/baileys/baileys-connection.ts';
 import { createSqsCommandBus } from '../shared/adapters/sqs/command-bus.sqs.ts';
 import { createSqsEventPublisher } from '../shared/adapters/sqs/event-publisher.sqs.ts';
+import { createS3MediaObjects } from '../shared/adapters/s3/media-objects.s3.ts';
+import { createMediaDelivery } from '../shared/domain/events/media.ts';
+import { createMediaIngest } from '../shared/domain/use-cases/media.use-cases.ts';
+import { spoolMediaToFile } from '../session-runner/baileys/media-download.ts';
 import { createRunner, type Runner } from '../session-runner/runner.ts';
 import { assertWhatsAppCertificateUntouched } from '../session-runner/baileys/wa-certificate.ts';
 import { startWhatsAppSandbox, trustSandboxRoot, type WhatsAppSandbox } from './sandbox/whatsapp-sandbox.ts';
@@ -131,6 +135,8 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
     else if (config.allowLoopbackTargets) logger.warn('loopback targets (127.0.0.0/8, ::1) are allowed for webhooks, Chatwoot and S3 endpoints on this embedded stack; set ZAPFLEET_ALLOW_LOOPBACK_TARGETS=false to refuse them');
 
     let runnerRef: Runner | null = null;
+    // The hub is built once the server exists; deletion and rotation reach it from then on.
+    let hubRef: WsHub | null = null;
     const deps = createAppDeps({
       dynamo,
       tableName: config.tableName,
@@ -144,6 +150,10 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       outbound: { allowPrivate: config.allowPrivateTargets, allowLoopback: config.allowLoopbackTargets },
       bus: createSqsCommandBus({ sqs, queueUrlOf: (shard) => queueUrls[shard] as string, shards: embeddedResources.shards }),
       connectWaitMs: 60_000,
+      streams: {
+        instanceDeleted: async (ref) => hubRef?.instanceDeleted(ref),
+        accountTokenRotated: async (ref) => hubRef?.accountTokenRotated(ref),
+      },
       health: {
         store: async () => void (await dynamo.send(new DescribeTableCommand({ TableName: config.tableName }))),
         queue: async () => void (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrls.at(-1), AttributeNames: ['QueueArn'] }))),
@@ -167,7 +177,10 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
     } else if (!waWebSocketUrl) {
       assertWhatsAppCertificateUntouched();
     }
-    const baileys = createBaileysConnectionFactory({ logger, waWebSocketUrl, lean: true });
+    const baileys = createBaileysConnectionFactory({ logger, waWebSocketUrl, lean: true, ...(sandbox ? { mediaOrigin: sandbox.mediaOrigin } : {}) });
+    // Incoming media: stored by the runner (instance bucket, else the platform bucket), presigned at delivery.
+    const mediaObjects = createS3MediaObjects({ platform: s3 });
+    const mediaDeps = { instances: deps.instances, vault: deps.vault, outbound: deps.outbound, objects: mediaObjects, logger };
     const dynamoContext = { doc: documentClient(dynamo), tableName: config.tableName };
     const runner = createRunner({
       dynamo: dynamoContext,
@@ -182,6 +195,7 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       runnerId: `embedded-${randomBytes(6).toString('hex')}`,
       events: createSqsEventPublisher({ sqs, queueUrl: queueUrls.at(-1) as string, s3, bucket: embeddedResources.mediaBucket }),
       waitTimeSeconds: options.consumerWaitSeconds,
+      media: createMediaIngest({ ...mediaDeps, spool: spoolMediaToFile(), platformBucket: embeddedResources.mediaBucket }),
     });
     await runner.start();
     runnerRef = runner;
@@ -210,8 +224,9 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
     });
     // The stream's `instanceData.baseUrl` is this server's own URL once it listens.
     let baseUrl = '';
-    const wsHub: WsHub = createWsHub({ deps, logger, baseUrl: () => baseUrl });
+    const wsHub: WsHub = createWsHub({ deps, logger, baseUrl: () => baseUrl, media: createMediaDelivery(mediaDeps) });
     wsHub.attach(server);
+    hubRef = wsHub;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.port, config.host, () => resolve());

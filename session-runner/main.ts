@@ -1,12 +1,17 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { documentClient } from '../shared/adapters/dynamodb/document-client.ts';
 import { createInstanceRepository } from '../shared/adapters/dynamodb/instance-repository.dynamodb.ts';
 import { KmsKeyring } from '../shared/adapters/keys/keyring.kms.ts';
 import { createSecretVault } from '../shared/adapters/keys/secret-vault.ts';
+import { createOutboundTargetPolicy } from '../shared/adapters/net/outbound-target-policy.ts';
+import { createS3MediaObjects } from '../shared/adapters/s3/media-objects.s3.ts';
+import { createMediaIngest } from '../shared/domain/use-cases/media.use-cases.ts';
 import { createLogger } from '../shared/observability/logger.ts';
+import { spoolMediaToFile } from './baileys/media-download.ts';
 import { createBaileysConnectionFactory } from './baileys/baileys-connection.ts';
 import { assertWhatsAppCertificateUntouched } from './baileys/wa-certificate.ts';
 import { createRunner } from './runner.ts';
@@ -23,6 +28,10 @@ const RunnerConfig = z.object({
     .string()
     .regex(/^\d+\.\d+\.\d+$/)
     .optional(),
+  /** The platform media bucket: media of instances without their own S3 configuration. Unset: only instance buckets. */
+  ZAPFLEET_MEDIA_BUCKET: z.string().min(3).optional(),
+  /** As for the API: customer S3 endpoints may be private addresses (self-hosted operators only). */
+  ZAPFLEET_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false']).default('false'),
 });
 
 /**
@@ -36,6 +45,18 @@ const main = async () => {
   const logger = createLogger({ level: config.ZAPFLEET_LOG_LEVEL, base: { component: 'session-runner' } });
   const dynamo = { doc: documentClient(new DynamoDBClient({})), tableName: config.ZAPFLEET_TABLE_NAME };
   const queueUrls = config.ZAPFLEET_COMMAND_QUEUE_URLS.split(',').map((url) => url.trim());
+  const instances = createInstanceRepository(dynamo);
+  const vault = createSecretVault(new KmsKeyring(new KMSClient({}), config.ZAPFLEET_KMS_KEY_ID));
+  // Incoming media: the instance's own bucket (custom endpoints follow the outbound-target rules), else the platform bucket.
+  const media = createMediaIngest({
+    instances,
+    vault,
+    outbound: createOutboundTargetPolicy({ allowPrivate: config.ZAPFLEET_ALLOW_PRIVATE_TARGETS === 'true', allowLoopback: false }),
+    objects: createS3MediaObjects({ platform: new S3Client({}) }),
+    spool: spoolMediaToFile(),
+    logger,
+    platformBucket: config.ZAPFLEET_MEDIA_BUCKET ?? null,
+  });
   const runner = createRunner({
     dynamo,
     sqs: new SQSClient({}),
@@ -46,10 +67,11 @@ const main = async () => {
       lean: true,
       version: config.ZAPFLEET_WA_VERSION ? (config.ZAPFLEET_WA_VERSION.split('.').map(Number) as [number, number, number]) : undefined,
     }),
-    instances: createInstanceRepository(dynamo),
-    vault: createSecretVault(new KmsKeyring(new KMSClient({}), config.ZAPFLEET_KMS_KEY_ID)),
+    instances,
+    vault,
     logger,
     clock: { now: () => new Date() },
+    media,
   });
   process.on('unhandledRejection', (reason: unknown) => logger.error('unhandled rejection', { error: String(reason) }));
   const drain = (signal: string) => {

@@ -14,7 +14,7 @@ import { createDynamoAuthState } from './baileys/auth-state.dynamodb.ts';
 import { createShardConsumer, type ShardConsumer } from './consumer/shard-consumer.ts';
 import { createLeaseManager, type LeaseManager } from './leases/lease-manager.ts';
 import { createLeaseStore } from './leases/lease-store.dynamodb.ts';
-import { createSessionSupervisor } from './supervisor/session-supervisor.ts';
+import { createSessionSupervisor, type SupervisorDeps } from './supervisor/session-supervisor.ts';
 
 export interface RunnerOptions {
   dynamo: DynamoContext;
@@ -35,6 +35,8 @@ export interface RunnerOptions {
   linkTimeoutMs?: number;
   /** Where the runner's events go (the events queue). */
   events?: EventPublisher;
+  /** Stores incoming media before a message event is published (shared/domain/use-cases/media.use-cases.ts). */
+  media?: SupervisorDeps['media'];
 }
 
 /**
@@ -84,6 +86,7 @@ export const createRunner = (options: RunnerOptions) => {
     events: options.events,
     messages: createDynamoMessageStore(options.dynamo, { clock: options.clock }),
     newEventId: () => ulid(),
+    media: options.media,
     alarm: (name, ref) => options.logger.error(`alarm: ${name}`, { metric: `zapfleet.${name}`, instanceId: ref.instanceId }),
   });
 

@@ -5,14 +5,16 @@ import { createDeliveryRepository } from '../../shared/adapters/dynamodb/deliver
 import type { DynamoContext } from '../../shared/adapters/dynamodb/document-client.ts';
 import { createWebhookSender } from '../../shared/adapters/http/webhook-sender.ts';
 import type { QueuedEvent } from '../../shared/adapters/sqs/event-publisher.sqs.ts';
-import type { Delivery, DeliveryRepository, WebhookSender } from '../../shared/domain/events/delivery.ts';
+import { createS3MediaObjects } from '../../shared/adapters/s3/media-objects.s3.ts';
+import { createMediaDelivery } from '../../shared/domain/events/media.ts';
+import type { AttemptResult, Delivery, DeliveryRepository, WebhookSender } from '../../shared/domain/events/delivery.ts';
 import type { EventRecord } from '../../shared/domain/events/event.ts';
 import type { InstanceAggregate } from '../../shared/domain/instance/instance.ts';
 import type { SecretVault } from '../../shared/domain/ports/keyring.port.ts';
 import type { OutboundTargetPolicy } from '../../shared/domain/ports/outbound-target.port.ts';
 import type { InstanceRepository } from '../../shared/domain/ports/repositories.port.ts';
 import type { Clock, Logger } from '../../shared/domain/ports/runtime.port.ts';
-import { attemptDue, fanOutEvent, sendAttempt, type DeliveryDeps } from '../../shared/domain/use-cases/webhooks.use-cases.ts';
+import { attemptDue, attemptOutcome, planFanOut, settledDelivery, type DeliveryDeps } from '../../shared/domain/use-cases/webhooks.use-cases.ts';
 
 /** What the dispatcher needs from the process (`AppDeps` satisfies it). */
 export interface EventDeliveryDeps {
@@ -39,6 +41,10 @@ export interface EventDispatcherOptions {
   concurrency?: number;
   /** Attempts in flight per webhook (default 16): a slow receiver only ever holds this many slots. */
   perWebhookConcurrency?: number;
+  /** A fan-out reuses an instance read that started after its event and at most this long ago (default 2 s). */
+  aggregateMaxAgeMs?: number;
+  /** How long a new delivery's entry waits for its first attempt's outcome before it is written holding the attempt (default 1 s). */
+  firstAttemptWaitMs?: number;
 }
 
 export interface QueueMessage {
@@ -48,8 +54,10 @@ export interface QueueMessage {
 
 export interface EventDispatcher {
   /**
-   * Writes the deliveries of each queued event and starts their first attempts (without waiting
-   * for them). Returns the ids of messages that could not be processed (keep them on the queue).
+   * Fans each queued event out and makes its first attempts; resolves once every delivery entry is
+   * written (with the first attempt's outcome, or holding the attempt when it takes longer than
+   * `firstAttemptWaitMs`). Returns the ids of messages that could not be processed (keep them on
+   * the queue).
    */
   handleQueueMessages(messages: readonly QueueMessage[]): Promise<{ failedIds: string[] }>;
   /** One sweep of the due index: starts the attempts that are due. Returns how many were started. */
@@ -166,6 +174,36 @@ export const createEventDispatcher = (options: EventDispatcherOptions): EventDis
     loadPointer: (pointer) => readPointer(options.s3, pointer),
   };
   const pool = new FairPool(options.concurrency ?? 256, options.perWebhookConcurrency ?? 16);
+  /** Media gets its presigned `s3Url` (and `base64`) at each attempt, not when queued (shared/domain/events/media.ts). */
+  const media = createMediaDelivery({ objects: createS3MediaObjects({ platform: options.s3 }), instances: deps.instances, vault: deps.vault, outbound: deps.outbound, logger: deps.logger });
+  const depsFor = (delivery: Delivery, aggregate?: InstanceAggregate | null): DeliveryDeps => ({ ...useCaseDeps, sender: media.webhookSender(sender, delivery, aggregate) });
+
+  /**
+   * Instance reads for the fan-out, shared between events: an event reuses a read (done or in
+   * flight) only when that read started after the event's own timestamp, and less than
+   * `aggregateMaxAgeMs` ago. So the webhook configuration an event is fanned out with is never
+   * older than the event: a webhook enabled or disabled before the event happened is seen, as with
+   * a read per event, while a burst of events costs one read per instance per round trip.
+   */
+  const aggregateMaxAgeMs = options.aggregateMaxAgeMs ?? 2_000;
+  const firstAttemptWaitMs = options.firstAttemptWaitMs ?? 1_000;
+  const reads = new Map<string, { startedAt: number; value: Promise<InstanceAggregate | null> }>();
+  const readFor = (record: EventRecord): Pick<InstanceRepository, 'get'> => ({
+    get: (accountId: string, name: string) => {
+      const key = `${accountId}#${name}`;
+      const eventAt = Date.parse(record.timestamp);
+      const now = Date.now();
+      const current = reads.get(key);
+      if (current && current.startedAt > eventAt && now - current.startedAt < aggregateMaxAgeMs) return current.value;
+      if (reads.size >= 10_000) reads.clear();
+      const read = { startedAt: now, value: deps.instances.get(accountId, name) };
+      reads.set(key, read);
+      read.value.catch(() => {
+        if (reads.get(key) === read) reads.delete(key);
+      });
+      return read.value;
+    },
+  });
   /** Deliveries with an attempt in flight or waiting here: a sweep never starts them twice. */
   const inFlight = new Set<string>();
 
@@ -190,13 +228,58 @@ export const createEventDispatcher = (options: EventDispatcherOptions): EventDis
     return true;
   };
 
+  /**
+   * The first attempt of a new delivery runs before its entry is written. When it ends within
+   * `firstAttemptWaitMs`, the entry is written once, with its outcome (delivered, or pending with
+   * its next attempt): one write instead of a create and a completion. Otherwise (a slow receiver,
+   * a busy pool) the entry is written holding the attempt, which completes it later, as before.
+   * Either way this resolves only once the entry is durable, and the queue message is deleted only
+   * after that: a crash before loses nothing (the message comes back and the attempt is made
+   * again, a duplicate at worst).
+   */
+  const firstAttempt = (delivery: Delivery, aggregate: InstanceAggregate): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      let written: Promise<boolean> | null = null;
+      const writeClaim = () => (written ??= deliveries.create(delivery));
+      const settle = (write: Promise<boolean>) => write.then(() => resolve(), reject);
+      const timer = setTimeout(() => settle(writeClaim()), firstAttemptWaitMs);
+      const started = run(delivery, async () => {
+        let result: AttemptResult;
+        try {
+          result = await attemptOutcome(depsFor(delivery, aggregate), delivery, aggregate);
+        } catch (error) {
+          // The claim expires and the retry scheduler makes the attempt again.
+          clearTimeout(timer);
+          settle(writeClaim());
+          throw error;
+        }
+        clearTimeout(timer);
+        if (written === null) {
+          written = deliveries.create(settledDelivery(delivery, result));
+          settle(written);
+          await written;
+          return;
+        }
+        if ((await written) && !(await deliveries.complete(delivery, result))) {
+          deps.logger.warn('delivery moved on during an attempt', { instanceId: delivery.instanceId, eventId: delivery.eventId, label: delivery.label });
+        }
+      });
+      // The same delivery is already in flight here (a redelivered queue message): that copy writes it.
+      if (!started) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+
   const handleOne = async (message: QueueMessage): Promise<void> => {
     const queued = JSON.parse(message.body) as QueuedEvent;
     const record = queued.record ?? (queued.pointer ? await readPointer(options.s3, queued.pointer) : null);
     if (!record) throw new Error('queued event has neither a record nor a pointer');
-    const { aggregate, created } = await fanOutEvent(useCaseDeps, record, queued.record ? null : (queued.pointer ?? null));
-    for (const delivery of created) run(delivery, () => sendAttempt(useCaseDeps, delivery, aggregate as InstanceAggregate));
-    if (aggregate) options.onRecord?.(record);
+    const fanOutDeps: DeliveryDeps = { ...useCaseDeps, instances: { ...deps.instances, get: readFor(record).get } };
+    const { aggregate, planned } = await planFanOut(fanOutDeps, record, queued.record ? null : (queued.pointer ?? null));
+    if (!aggregate) return;
+    options.onRecord?.(record);
+    await Promise.all(planned.map((delivery) => firstAttempt(delivery, aggregate)));
   };
 
   return {
@@ -221,7 +304,7 @@ export const createEventDispatcher = (options: EventDispatcherOptions): EventDis
     async runDue() {
       const due = await deliveries.due(deps.clock.now());
       let started = 0;
-      for (const delivery of due) if (run(delivery, () => attemptDue(useCaseDeps, delivery))) started += 1;
+      for (const delivery of due) if (run(delivery, () => attemptDue(depsFor(delivery), delivery))) started += 1;
       return started;
     },
     drain: () => pool.idle(),

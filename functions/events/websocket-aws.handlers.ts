@@ -1,8 +1,12 @@
-import { GoneException, PostToConnectionCommand, type ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import { DeleteConnectionCommand, GoneException, PostToConnectionCommand, type ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DeleteCommand, GetCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { envelopeOf, wants, type EventRecord } from '../../shared/domain/events/event.ts';
+import type { Clock, Logger } from '../../shared/domain/ports/runtime.port.ts';
+import type { StreamControl } from '../../shared/domain/ports/stream-control.port.ts';
+import type { MediaDelivery } from '../../shared/domain/events/media.ts';
 import { admitWebsocket, maxWebsocketConnections, streamData, streamTargetOf } from '../../shared/domain/use-cases/websocket.use-cases.ts';
+import { renderError } from '../../shared/http/error-map.ts';
 import { corsHeaders, errorBody, rateHeaders } from '../../shared/http/responses.ts';
 import type { AppDeps } from '../deps.ts';
 import { renderRefusal } from './websocket.handlers.ts';
@@ -14,13 +18,24 @@ import { renderRefusal } from './websocket.handlers.ts';
  *
  * API Gateway WebSocket routes carry no path parameters: the instance name arrives as the query
  * parameter `instance` (the edge rewrites `/ws/<name>` to `?instance=<name>`).
+ *
+ * Closing a connection from the server is `DeleteConnection`, which cannot choose the close code
+ * or reason: API Gateway closes with 1000. Instance deletion and TokenAccount rotation therefore
+ * reach AWS clients as a close without `1008`; their reconnection is then refused (404 / 401).
+ * No farewell frame is sent, since the contract allows no non-event server frame (spec §3.7).
  */
 
-/** Connection items (ARCHITECTURE single table): the instance's set, and the reverse lookup `$disconnect` needs. */
+/**
+ * Connection items (ARCHITECTURE single table): the instance's set, the reverse lookup
+ * `$disconnect` needs, and the account's set of connections opened with its TokenAccount (what a
+ * rotation closes). Each carries `tokenKind` and `tokenHash` (the keyed hash, never the token).
+ */
 export const wsConnectionKeys = {
   connection: (instanceId: string, connectionId: string) => ({ pk: `WSCONN#${instanceId}`, sk: connectionId }),
   partition: (instanceId: string) => `WSCONN#${instanceId}`,
   byConnection: (connectionId: string) => ({ pk: `WSCONNID#${connectionId}`, sk: 'WSCONN' }),
+  byAccountToken: (accountId: string, connectionId: string) => ({ pk: `WSACCT#${accountId}`, sk: connectionId }),
+  accountTokenPartition: (accountId: string) => `WSACCT#${accountId}`,
 } as const;
 
 /** API Gateway closes every connection after 2 hours; the items expire with it. */
@@ -33,6 +48,8 @@ export interface WebsocketAwsDeps extends AppDeps {
   management: ApiGatewayManagementApiClient;
   /** `<BASE_URL>`: `instanceData.baseUrl` of every frame. */
   baseUrl: string;
+  /** Turns stored media into a presigned `s3Url` (and `base64`) per frame (shared/domain/events/media.ts). */
+  media?: MediaDelivery;
 }
 
 /** The fields of an API Gateway WebSocket event these handlers read. */
@@ -75,15 +92,29 @@ export const listConnections = async (deps: Pick<WebsocketAwsDeps, 'doc' | 'tabl
   return ids;
 };
 
-const forget = async (deps: WebsocketAwsDeps, instanceId: string, connectionId: string) => {
+type RegistryDeps = Pick<WebsocketAwsDeps, 'doc' | 'tableName'>;
+
+/** Removes every item of a connection (deleting an absent item is a no-op). */
+const forget = async (deps: RegistryDeps, ref: { instanceId: string; accountId: string }, connectionId: string) => {
   await deps.doc.send(
     new TransactWriteCommand({
       TransactItems: [
-        { Delete: { TableName: deps.tableName, Key: wsConnectionKeys.connection(instanceId, connectionId) } },
+        { Delete: { TableName: deps.tableName, Key: wsConnectionKeys.connection(ref.instanceId, connectionId) } },
         { Delete: { TableName: deps.tableName, Key: wsConnectionKeys.byConnection(connectionId) } },
+        { Delete: { TableName: deps.tableName, Key: wsConnectionKeys.byAccountToken(ref.accountId, connectionId) } },
       ],
     }),
   );
+};
+
+/** Closes the connection at API Gateway (code 1000, see above) and forgets it; an already gone one is only forgotten. */
+const disconnect = async (deps: RegistryDeps & { management: ApiGatewayManagementApiClient }, ref: { instanceId: string; accountId: string }, connectionId: string) => {
+  try {
+    await deps.management.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+  } catch (error) {
+    if (!(error instanceof GoneException)) throw error;
+  }
+  await forget(deps, ref, connectionId);
 };
 
 /** `$connect`: the checks of spec #18, then the connection item. A non-2xx answer refuses the upgrade. */
@@ -115,15 +146,35 @@ export const websocketConnectHandler =
     }
     const { instance } = admission;
     const connectionId = event.requestContext.connectionId;
-    const common = { instanceId: instance.id, accountId: instance.accountId, instanceName: instance.name, connectedAt: deps.clock.now().toISOString(), ttl: nowSeconds(deps) + connectionTtlSeconds };
+    const common = {
+      instanceId: instance.id,
+      accountId: instance.accountId,
+      instanceName: instance.name,
+      tokenKind: admission.principal.kind,
+      tokenHash: admission.tokenHash,
+      connectedAt: deps.clock.now().toISOString(),
+      ttl: nowSeconds(deps) + connectionTtlSeconds,
+    };
     await deps.doc.send(
       new TransactWriteCommand({
         TransactItems: [
           { Put: { TableName: deps.tableName, Item: { ...wsConnectionKeys.connection(instance.id, connectionId), ...common } } },
           { Put: { TableName: deps.tableName, Item: { ...wsConnectionKeys.byConnection(connectionId), ...common } } },
+          ...(admission.principal.kind === 'account'
+            ? [{ Put: { TableName: deps.tableName, Item: { ...wsConnectionKeys.byAccountToken(instance.accountId, connectionId), ...common } } }]
+            : []),
         ],
       }),
     );
+    // A rotation or deletion that ran between the checks and the write above did not see this
+    // connection: re-reading after the write closes that window (both sides read consistently).
+    const refusedAfterWrite = async (code: 'auth.invalid_token' | 'instance.not_found') => {
+      await forget(deps, common, connectionId);
+      const { status, message } = renderError(code);
+      return { statusCode: status, headers: responseHeaders, body: JSON.stringify(errorBody(message)) };
+    };
+    if (admission.principal.kind === 'account' && (await deps.accounts.get(instance.accountId))?.tokenHash !== admission.tokenHash) return refusedAfterWrite('auth.invalid_token');
+    if ((await deps.instances.get(instance.accountId, instance.name))?.instance.id !== instance.id) return refusedAfterWrite('instance.not_found');
     return { statusCode: 200, headers: responseHeaders, body: '' };
   };
 
@@ -133,7 +184,7 @@ export const websocketDisconnectHandler =
   async (event: WebsocketEvent): Promise<APIGatewayProxyResult> => {
     const connectionId = event.requestContext.connectionId;
     const found = await deps.doc.send(new GetCommand({ TableName: deps.tableName, Key: wsConnectionKeys.byConnection(connectionId) }));
-    if (found.Item) await forget(deps, found.Item.instanceId as string, connectionId);
+    if (found.Item) await forget(deps, { instanceId: found.Item.instanceId as string, accountId: found.Item.accountId as string }, connectionId);
     else await deps.doc.send(new DeleteCommand({ TableName: deps.tableName, Key: wsConnectionKeys.byConnection(connectionId) }));
     return { statusCode: 200, body: '' };
   };
@@ -170,13 +221,17 @@ export const broadcastToConnections =
     if (connections.length === 0) return outcome;
     const target = await streamTargetOf(deps, record);
     if (!target) {
-      await Promise.all(connections.map((connectionId) => forget(deps, record.instanceId, connectionId)));
+      // Deleted without its streams being closed (e.g. a failed notification): close them now.
+      await Promise.all(connections.map((connectionId) => disconnect(deps, record, connectionId)));
       return outcome;
     }
     const config = target.websocket;
     if (config?.enabled !== true || !wants(config.events, record.event)) return outcome;
     const frame = JSON.stringify(
-      envelopeOf({ ...record, data: streamData(record.data, config.mediaBase64) }, { baseUrl: deps.baseUrl, instance: record.instanceName, token: target.token }),
+      envelopeOf(
+        { ...record, data: streamData(deps.media ? await deps.media.enrich(record, { mediaBase64: config.mediaBase64 }) : record.data, config.mediaBase64) },
+        { baseUrl: deps.baseUrl, instance: record.instanceName, token: target.token },
+      ),
     );
     await Promise.all(
       connections.map(async (connectionId) => {
@@ -186,7 +241,7 @@ export const broadcastToConnections =
         } catch (error) {
           if (error instanceof GoneException) {
             outcome.gone += 1;
-            await forget(deps, record.instanceId, connectionId);
+            await forget(deps, record, connectionId);
             return;
           }
           deps.logger.warn('websocket post failed', { instanceId: record.instanceId, eventId: record.id, error: error instanceof Error ? error.message : String(error) });
@@ -195,3 +250,50 @@ export const broadcastToConnections =
     );
     return outcome;
   };
+
+export interface AwsStreamControlDeps {
+  doc: DynamoDBDocumentClient;
+  tableName: string;
+  management: ApiGatewayManagementApiClient;
+  clock: Clock;
+  logger: Logger;
+}
+
+/**
+ * `StreamControl` on AWS: the registry says which connections an instance deletion or a
+ * TokenAccount rotation concerns; each is closed with `DeleteConnection` and forgotten. One
+ * failing connection does not keep the others open (logged, then the first failure is thrown).
+ */
+export const createAwsStreamControl = (deps: AwsStreamControlDeps): StreamControl => {
+  const closeAll = async (targets: { instanceId: string; accountId: string; connectionId: string }[], reason: string) => {
+    const results = await Promise.allSettled(targets.map((target) => disconnect(deps, target, target.connectionId)));
+    const failed = results.filter((result): result is PromiseRejectedResult => result.status === 'rejected');
+    for (const failure of failed) deps.logger.warn('websocket close failed', { reason, error: failure.reason instanceof Error ? failure.reason.message : String(failure.reason) });
+    if (failed[0]) throw failed[0].reason;
+  };
+  return {
+    async instanceDeleted({ instanceId, accountId }) {
+      const connections = await listConnections(deps, instanceId);
+      await closeAll(connections.map((connectionId) => ({ instanceId, accountId, connectionId })), 'Instance deleted');
+    },
+    async accountTokenRotated({ accountId, currentTokenHash }) {
+      const items: Record<string, unknown>[] = [];
+      let start: Record<string, unknown> | undefined;
+      do {
+        const page = await deps.doc.send(
+          new QueryCommand({
+            TableName: deps.tableName,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': wsConnectionKeys.accountTokenPartition(accountId) },
+            ConsistentRead: true,
+            ExclusiveStartKey: start,
+          }),
+        );
+        items.push(...(page.Items ?? []));
+        start = page.LastEvaluatedKey;
+      } while (start);
+      const revoked = items.filter((item) => item.tokenHash !== currentTokenHash);
+      await closeAll(revoked.map((item) => ({ instanceId: item.instanceId as string, accountId, connectionId: item.sk as string })), 'Token revoked');
+    },
+  };
+};

@@ -64,8 +64,13 @@ export const instanceHandlers = (deps: AppDeps): Map<string, Handler> => {
     [
       'delete',
       httpHandler(deps, routeOf('delete'), {}, async (req) => {
+        const { instance } = instanceOf(req.instance);
         await deleteInstance(deps, instanceOf(req.instance));
         await stopDeletedInstance(deps, instanceOf(req.instance));
+        // Open WebSocket streams close with 1008 `Instance deleted` (spec D53); the delete stands if that fails.
+        await deps.streams.instanceDeleted({ accountId: instance.accountId, instanceId: instance.id }).catch((error: unknown) => {
+          deps.logger.warn('closing the deleted instance’s WebSocket streams failed', { instanceId: instance.id, error: String(error) });
+        });
         return ok({ message: 'Instance deleted', instance: { status: 'deleted' } });
       }),
     ],

@@ -20,6 +20,8 @@ export interface EmbeddedEventDeliveryOptions {
   logger: Logger;
   /** Parallel long-poll loops on the queue (default 4). */
   consumers?: number;
+  /** Queue messages received and not yet deleted (being fanned out) at most (default 1000). */
+  maxInProgress?: number;
   /** Long-poll wait, seconds (default 1: a stop never waits longer). */
   waitTimeSeconds?: number;
   /** Retry sweep interval (default 500 ms). */
@@ -54,25 +56,56 @@ export const startEmbeddedEventDelivery = (options: EmbeddedEventDeliveryOptions
   const abort = new AbortController();
   let stopped = false;
 
+  /**
+   * A loop does not wait for the fan-out of what it received before receiving again: fan-outs
+   * (a round trip or two each, batched) overlap, up to `maxInProgress` messages. Each received
+   * batch is deleted once its deliveries are written.
+   */
+  const maxInProgress = options.maxInProgress ?? 1000;
+  let inProgress = 0;
+  const processing = new Set<Promise<void>>();
+  let roomWaiters: (() => void)[] = [];
+  const room = () =>
+    inProgress < maxInProgress ? Promise.resolve() : new Promise<void>((resolve) => roomWaiters.push(resolve));
+
+  const fanOutAndDelete = async (messages: { id: string; body: string; receipt: string }[]) => {
+    try {
+      const { failedIds } = await dispatcher.handleQueueMessages(messages);
+      const done = messages.filter((message) => !failedIds.includes(message.id));
+      if (done.length) {
+        await options.sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: options.queueUrl,
+            Entries: done.map((message, index) => ({ Id: String(index), ReceiptHandle: message.receipt })),
+          }),
+        );
+      }
+    } catch (error) {
+      // Not deleted: the messages come back after their visibility timeout (deliveries are idempotent).
+      logger.error('events queue batch not completed', { error: error instanceof Error ? error.message : String(error) });
+    }
+  };
+
   const consume = async () => {
     while (!stopped) {
       try {
+        await room();
+        if (stopped) return;
         const out = await options.sqs.send(
           new ReceiveMessageCommand({ QueueUrl: options.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: options.waitTimeSeconds ?? 1 }),
           { abortSignal: abort.signal },
         );
         const messages = (out.Messages ?? []).map((message) => ({ id: message.MessageId as string, body: message.Body ?? '', receipt: message.ReceiptHandle as string }));
         if (messages.length === 0) continue;
-        const { failedIds } = await dispatcher.handleQueueMessages(messages);
-        const done = messages.filter((message) => !failedIds.includes(message.id));
-        if (done.length) {
-          await options.sqs.send(
-            new DeleteMessageBatchCommand({
-              QueueUrl: options.queueUrl,
-              Entries: done.map((message, index) => ({ Id: String(index), ReceiptHandle: message.receipt })),
-            }),
-          );
-        }
+        inProgress += messages.length;
+        const work = fanOutAndDelete(messages).finally(() => {
+          inProgress -= messages.length;
+          processing.delete(work);
+          const waiters = roomWaiters;
+          roomWaiters = [];
+          for (const resolve of waiters) resolve();
+        });
+        processing.add(work);
       } catch (error) {
         if (stopped) return;
         logger.error('events queue poll failed', { error: error instanceof Error ? error.message : String(error) });
@@ -89,7 +122,10 @@ export const startEmbeddedEventDelivery = (options: EmbeddedEventDeliveryOptions
     async stop() {
       stopped = true;
       abort.abort();
+      for (const resolve of roomWaiters) resolve();
+      roomWaiters = [];
       await Promise.allSettled(loops);
+      await Promise.allSettled([...processing]);
       await scheduler.stop();
       // Attempts in flight finish (at most the 10 s send timeout); unfinished ones are retried after a restart.
       await dispatcher.drain();

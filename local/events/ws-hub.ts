@@ -6,7 +6,9 @@ import { renderRefusal } from '../../functions/events/websocket.handlers.ts';
 import type { RateWindow } from '../../shared/domain/auth/principal.ts';
 import { windowStart } from '../../shared/domain/auth/principal.ts';
 import { envelopeOf, wants, type EventRecord } from '../../shared/domain/events/event.ts';
+import type { MediaDelivery } from '../../shared/domain/events/media.ts';
 import type { Logger } from '../../shared/domain/ports/runtime.port.ts';
+import type { StreamControl } from '../../shared/domain/ports/stream-control.port.ts';
 import { countAnonymous } from '../../shared/domain/use-cases/authorize.use-case.ts';
 import {
   admitWebsocket,
@@ -31,9 +33,15 @@ export interface WsHubOptions {
   /** A client this far behind is closed with 1008 `Client too slow` (default 8 MiB). */
   maxBufferedBytes?: number;
   now?: () => number;
+  /** Turns stored media into `s3Url` (and `base64`) when a frame is sent (shared/domain/events/media.ts). */
+  media?: MediaDelivery;
 }
 
-export interface WsHub {
+/**
+ * Also the embedded stack's `StreamControl`: instance deletion and TokenAccount rotation close
+ * the connections they concern at once (1008 `Instance deleted` / `Token revoked`).
+ */
+export interface WsHub extends StreamControl {
   /** Serves `/ws/:instance` on the server: upgrades, and the plain requests that get 426/405. */
   attach(server: Server): void;
   /** Sends the event to the instance's open connections, if its current configuration wants it. */
@@ -49,9 +57,19 @@ export interface WsHub {
 interface Connection {
   socket: WebSocket;
   instanceId: string;
+  accountId: string;
+  instanceName: string;
+  /** The kind of token that opened the connection, and its keyed hash. */
+  tokenKind: 'account' | 'instance';
+  tokenHash: string;
   alive: boolean;
   openedAt: number;
 }
+
+type Admitted = Pick<Connection, 'instanceId' | 'accountId' | 'instanceName' | 'tokenKind' | 'tokenHash'>;
+
+/** How long a deletion or rotation is remembered for upgrades admitted just before it. */
+const revocationMemoryMs = 60_000;
 
 const wsPath = /^\/ws\/([^/]*)$/;
 
@@ -97,6 +115,9 @@ export const createWsHub = ({ deps, logger, baseUrl, ...options }: WsHubOptions)
   const upgradeHeaders = new WeakMap<IncomingMessage, Record<string, string>>();
   const targets = new Map<string, { at: number; target: Promise<StreamTarget | null> }>();
   const chains = new Map<string, Promise<void>>();
+  /** Recently deleted instance ids, and the current TokenAccount hash of recently rotated accounts, with when. */
+  const deletedInstances = new Map<string, number>();
+  const rotatedAccounts = new Map<string, { currentTokenHash: string; at: number }>();
 
   wss.on('headers', (headers, req) => {
     for (const [key, value] of Object.entries(upgradeHeaders.get(req) ?? {})) headers.push(`${key}: ${value}`);
@@ -128,8 +149,23 @@ export const createWsHub = ({ deps, logger, baseUrl, ...options }: WsHubOptions)
     else socket.destroy();
   };
 
-  const register = (socket: WebSocket, instanceId: string) => {
-    const connection: Connection = { socket, instanceId, alive: true, openedAt: now() };
+  /** Why a connection may not stay open, if a deletion or rotation overtook its upgrade. */
+  const revokedBecause = (connection: Admitted): string | null => {
+    if (deletedInstances.has(connection.instanceId)) return 'Instance deleted';
+    const rotated = rotatedAccounts.get(connection.accountId);
+    if (connection.tokenKind === 'account' && rotated && rotated.currentTokenHash !== connection.tokenHash) return 'Token revoked';
+    return null;
+  };
+
+  const forgetOldRevocations = () => {
+    const before = now() - revocationMemoryMs;
+    for (const [instanceId, at] of deletedInstances) if (at < before) deletedInstances.delete(instanceId);
+    for (const [accountId, rotated] of rotatedAccounts) if (rotated.at < before) rotatedAccounts.delete(accountId);
+  };
+
+  const register = (socket: WebSocket, admitted: Admitted) => {
+    const { instanceId } = admitted;
+    const connection: Connection = { socket, ...admitted, alive: true, openedAt: now() };
     let set = byInstance.get(instanceId);
     if (!set) byInstance.set(instanceId, (set = new Set()));
     set.add(connection);
@@ -143,6 +179,8 @@ export const createWsHub = ({ deps, logger, baseUrl, ...options }: WsHubOptions)
       set.delete(connection);
       if (set.size === 0 && byInstance.get(instanceId) === set) byInstance.delete(instanceId);
     });
+    const revoked = revokedBecause(connection);
+    if (revoked) socket.close(1008, revoked);
   };
 
   /** The shared checks, then the handshake; every refusal is an HTTP response on the raw socket. */
@@ -172,12 +210,19 @@ export const createWsHub = ({ deps, logger, baseUrl, ...options }: WsHubOptions)
           return;
         }
         const instanceId = admission.instance.id;
+        const admitted: Admitted = {
+          instanceId,
+          accountId: admission.instance.accountId,
+          instanceName: admission.instance.name,
+          tokenKind: admission.principal.kind,
+          tokenHash: admission.tokenHash,
+        };
         if (socket.destroyed) return release(instanceId);
         upgradeHeaders.set(req, responseHeaders(requestId, admission.rate, headers.origin));
         wss.handleUpgrade(req, socket, head, (client) => {
           release(instanceId);
           reservedFor = null;
-          register(client, instanceId);
+          register(client, admitted);
           logger.info('websocket opened', { requestId, instance: name, instanceId });
         });
         // A handshake `ws` aborts never calls back: give the slot back when the socket goes.
@@ -232,7 +277,7 @@ export const createWsHub = ({ deps, logger, baseUrl, ...options }: WsHubOptions)
     });
   };
 
-  const targetOf = (record: EventRecord): Promise<StreamTarget | null> => {
+  const targetOf = (record: { instanceId: string; accountId: string; instanceName: string }): Promise<StreamTarget | null> => {
     const cached = targets.get(record.instanceId);
     if (cached && now() - cached.at < configTtlMs) return cached.target;
     const target = streamTargetOf(deps, record);
@@ -254,7 +299,7 @@ export const createWsHub = ({ deps, logger, baseUrl, ...options }: WsHubOptions)
     const config = target.websocket;
     if (config?.enabled !== true || !wants(config.events, record.event)) return;
     const frame = JSON.stringify(
-      envelopeOf({ ...record, data: streamData(record.data, config.mediaBase64) }, { baseUrl: typeof baseUrl === 'function' ? baseUrl() : baseUrl, instance: record.instanceName, token: target.token }),
+      envelopeOf({ ...record, data: streamData(options.media ? await options.media.enrich(record, { mediaBase64: config.mediaBase64 }) : record.data, config.mediaBase64) }, { baseUrl: typeof baseUrl === 'function' ? baseUrl() : baseUrl, instance: record.instanceName, token: target.token }),
     );
     for (const connection of byInstance.get(record.instanceId) ?? []) {
       if (connection.socket.readyState !== WebSocket.OPEN) continue;
@@ -263,8 +308,27 @@ export const createWsHub = ({ deps, logger, baseUrl, ...options }: WsHubOptions)
     }
   };
 
+  /**
+   * Deletion normally arrives through `instanceDeleted`; a deletion this process was not told of
+   * (another process, a failed notification) is found here, one read per instance with streams.
+   */
+  const recheckInstances = () => {
+    for (const [instanceId, set] of byInstance) {
+      const first = set.values().next().value as Connection | undefined;
+      if (!first) continue;
+      targets.delete(instanceId);
+      targetOf(first)
+        .then((target) => {
+          if (!target) closeInstance(instanceId, 1008, 'Instance deleted');
+        })
+        .catch((error: unknown) => logger.warn('websocket instance re-check failed', { instanceId, error: error instanceof Error ? error.message : String(error) }));
+    }
+  };
+
   const heartbeat = setInterval(() => {
     const at = now();
+    forgetOldRevocations();
+    recheckInstances();
     for (const set of byInstance.values()) {
       for (const connection of set) {
         if (!connection.alive) {
@@ -313,6 +377,18 @@ export const createWsHub = ({ deps, logger, baseUrl, ...options }: WsHubOptions)
       });
     },
     closeInstance,
+    async instanceDeleted({ instanceId }) {
+      deletedInstances.set(instanceId, now());
+      closeInstance(instanceId, 1008, 'Instance deleted');
+    },
+    async accountTokenRotated({ accountId, currentTokenHash }) {
+      rotatedAccounts.set(accountId, { currentTokenHash, at: now() });
+      for (const set of byInstance.values()) {
+        for (const connection of set) {
+          if (connection.accountId === accountId && revokedBecause(connection) === 'Token revoked') connection.socket.close(1008, 'Token revoked');
+        }
+      }
+    },
     connectionCount(instanceId) {
       if (instanceId !== undefined) return byInstance.get(instanceId)?.size ?? 0;
       let total = 0;

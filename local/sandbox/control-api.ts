@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SandboxMedia } from './media-cdn.ts';
 import type { WhatsAppSandbox } from './whatsapp-sandbox.ts';
 
 /**
@@ -15,6 +16,7 @@ import type { WhatsAppSandbox } from './whatsapp-sandbox.ts';
  *   POST /control/qr-shown        { qr }        → qrShown(qr)
  *   POST /control/pairing-code    { number, code }
  *   POST /control/send-text       { toNumber, fromNumber, text, pushName?, plaintext? } → { id }
+ *   POST /control/send-media      { toNumber, fromNumber, type, base64, mimetype, fileName?, caption?, ptt?, pushName?, plaintext? } → { id }
  *   POST /control/disconnect      { number, code }
  *   POST /control/reject-upgrades { count, status? }
  */
@@ -57,6 +59,26 @@ export function controlHandler(sandbox: WhatsAppSandbox) {
             fromNumber: str('fromNumber'),
             text: str('text'),
             ...(typeof body.pushName === 'string' ? { pushName: body.pushName } : {}),
+            plaintext: body.plaintext === true,
+          });
+          return reply(200, { id });
+        }
+        case 'send-media': {
+          const type = str('type');
+          if (!['image', 'video', 'audio', 'document', 'sticker'].includes(type)) throw new BadRequest("'type' must be one of image, video, audio, document, sticker");
+          const optional = (key: string) => (typeof body[key] === 'string' ? (body[key] as string) : undefined);
+          const id = await sandbox.sendMedia({
+            toNumber: str('toNumber'),
+            fromNumber: str('fromNumber'),
+            media: {
+              type: type as SandboxMedia['type'],
+              data: Buffer.from(str('base64'), 'base64'),
+              mimetype: str('mimetype'),
+              ...(optional('fileName') ? { fileName: optional('fileName') } : {}),
+              ...(optional('caption') ? { caption: optional('caption') } : {}),
+              ptt: body.ptt === true,
+            },
+            ...(optional('pushName') ? { pushName: optional('pushName') } : {}),
             plaintext: body.plaintext === true,
           });
           return reply(200, { id });

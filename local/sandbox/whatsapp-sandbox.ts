@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { Curve, S_WHATSAPP_NET, WA_CERT_DETAILS, proto, type BinaryNode } from '@whiskeysockets/baileys';
 import { controlHandler } from './control-api.ts';
+import { MediaCdn, type SandboxMedia } from './media-cdn.ts';
 import { EdgeConnection } from './edge-connection.ts';
 import { makeEdgeIdentity, type HandshakeResult, type KeyPair } from './noise-responder.ts';
 import {
@@ -83,7 +84,9 @@ export interface OutboundMessage {
 export interface InboundMessage {
   id: string;
   from: string;
+  /** The text, or a media message's caption (`''` without one). */
   text: string;
+  media?: { type: SandboxMedia['type']; mimetype: string; size: number };
   encryption: EncryptedType | 'plaintext' | 'pending';
   status: 'queued' | 'sent' | 'delivered' | 'read';
 }
@@ -106,6 +109,13 @@ export interface WhatsAppSandbox {
   enterPairingCode(number: string, code: string): Promise<void>;
   /** A simulated contact sends a text to the linked number; encrypted with a real Signal session (pkmsg on first contact, msg after) unless plaintext: true. Returns the message id. */
   sendText(input: { toNumber: string; fromNumber: string; text: string; pushName?: string; plaintext?: boolean }): Promise<string>;
+  /**
+   * A simulated contact sends media (image, video, audio, document, sticker): encrypted as WhatsApp
+   * does and served by the sandbox's media CDN (`mediaOrigin`). Returns the message id.
+   */
+  sendMedia(input: { toNumber: string; fromNumber: string; media: SandboxMedia; pushName?: string; plaintext?: boolean }): Promise<string>;
+  /** The media CDN's origin (`http://host:port`): what Baileys must download `directPath`s from in sandbox mode. */
+  readonly mediaOrigin: string;
   /** Outbound messages the linked device sent, decrypted, with their ids and recipients (for assertions). */
   outbound(number: string): OutboundMessage[];
   /** Inbound messages sent to the linked number with how they were encrypted and how far they got. */
@@ -213,7 +223,9 @@ class Sandbox implements WhatsAppSandbox {
   readonly rootPublicKey: Uint8Array;
   private readonly identity = makeEdgeIdentity();
   private readonly control: ReturnType<typeof controlHandler>;
+  private readonly media = new MediaCdn(() => this.mediaOrigin);
   private readonly http = createServer((req, res) => {
+    if (this.media.handle(req, res)) return;
     if (this.options.control) void this.control(req, res);
     else res.writeHead(426).end();
   });
@@ -259,6 +271,10 @@ class Sandbox implements WhatsAppSandbox {
 
   get url(): string {
     return `ws://${this.address}/ws/chat`;
+  }
+
+  get mediaOrigin(): string {
+    return `http://${this.address}`;
   }
 
   async listen(port: number, host: string): Promise<void> {
@@ -338,20 +354,36 @@ class Sandbox implements WhatsAppSandbox {
   }
 
   async sendText(input: { toNumber: string; fromNumber: string; text: string; pushName?: string; plaintext?: boolean }): Promise<string> {
-    const { toNumber, fromNumber, text } = input;
+    return this.sendInbound(input, { conversation: input.text }, { text: input.text });
+  }
+
+  async sendMedia(input: { toNumber: string; fromNumber: string; media: SandboxMedia; pushName?: string; plaintext?: boolean }): Promise<string> {
+    if (!isWellFormedNumber(input.fromNumber)) throw new Error(`Invalid number: ${input.fromNumber}`);
+    const { media } = input;
+    const message = await this.media.upload(media);
+    return this.sendInbound(input, message, { text: media.caption ?? '', media: { type: media.type, mimetype: media.mimetype, size: media.data.length } }, 'media');
+  }
+
+  private async sendInbound(
+    input: { toNumber: string; fromNumber: string; pushName?: string; plaintext?: boolean },
+    message: proto.IMessage,
+    shown: Pick<InboundMessage, 'text' | 'media'>,
+    type: 'text' | 'media' = 'text',
+  ): Promise<string> {
+    const { toNumber, fromNumber } = input;
     if (!isWellFormedNumber(fromNumber)) throw new Error(`Invalid number: ${fromNumber}`);
     const devices = [...(this.accounts.get(toNumber)?.devices.values() ?? [])].filter((d) => !d.loggedOut);
     if (devices.length === 0) throw new Error(`no linked device for ${toNumber}`);
     const id = newMessageId();
     const t = nowSeconds();
     for (const device of devices) {
-      const record: InboundMessage = { id, from: fromNumber, text, encryption: 'pending', status: 'queued' };
+      const record: InboundMessage = { id, from: fromNumber, ...shown, encryption: 'pending', status: 'queued' };
       device.inbound.push(record);
       await this.deliver(device, async () => {
-        const content = await this.encryptInbound(device, fromNumber, text, input.plaintext === true);
+        const content = await this.encryptInbound(device, fromNumber, message, input.plaintext === true);
         record.encryption = content.tag === 'plaintext' ? 'plaintext' : (content.attrs.type as EncryptedType);
         record.status = 'sent';
-        return node('message', { from: userJid(fromNumber), id, type: 'text', t, notify: input.pushName ?? fromNumber }, [content]);
+        return node('message', { from: userJid(fromNumber), id, type, t, notify: input.pushName ?? fromNumber }, [content]);
       });
     }
     return id;
@@ -800,8 +832,7 @@ class Sandbox implements WhatsAppSandbox {
     }
   }
 
-  private async encryptInbound(device: LinkedDevice, fromNumber: string, text: string, plaintext: boolean): Promise<BinaryNode> {
-    const message: proto.IMessage = { conversation: text };
+  private async encryptInbound(device: LinkedDevice, fromNumber: string, message: proto.IMessage, plaintext: boolean): Promise<BinaryNode> {
     if (plaintext) return node('plaintext', {}, proto.Message.encode(message).finish());
     const contact = this.party(fromNumber);
     const peer = { user: device.account.number, device: device.deviceId };

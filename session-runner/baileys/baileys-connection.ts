@@ -15,6 +15,9 @@ import { SocksProxyAgent } from 'socks-proxy-agent';
 import { ProxyAgent } from 'undici';
 import type { Logger } from '../../shared/domain/ports/runtime.port.ts';
 import type { WaConnection, WaConnectionFactory, WaConnectionOptions, WaEvent } from '../../shared/domain/ports/wa-connection.port.ts';
+import type { WaMessageEvent } from '../../shared/domain/ports/media.port.ts';
+import type { Dispatcher } from 'undici';
+import { mediaDispatcher, mediaSourceOf } from './media-download.ts';
 import { statusName, toMessageExchange } from './message-mapper.ts';
 
 export interface BaileysFactoryOptions {
@@ -34,6 +37,8 @@ export interface BaileysFactoryOptions {
   qrTimeoutMs?: number;
   /** Keep-alive ping period; a silent edge is noticed about 5 s after one missed period (Baileys: 30 s). */
   keepAliveIntervalMs?: number;
+  /** The sandbox's media CDN origin (`http://host:port`) in sandbox mode; WhatsApp's `mmg.whatsapp.net` otherwise. */
+  mediaOrigin?: string;
 }
 
 /** Baileys wants a pino logger; zapfleet's logs go through its own redacting logger instead. */
@@ -278,6 +283,10 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
         }
       });
       const now = () => `${new Date().toISOString().slice(0, 19)}Z`;
+      // Media downloads go through the instance's proxy. The dispatcher is made on first use (idle
+      // sessions stay cheap) and never closed here: downloads may still run after the socket closes.
+      let dispatcher: Dispatcher | null = null;
+      const downloads = () => (dispatcher ??= mediaDispatcher(options.proxy));
       const selfJid = () => {
         const id = sock.user?.id ?? auth.creds.me?.id;
         return id ? id.replace(/:\d+@/, '@') : null;
@@ -294,7 +303,8 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
           const key = message.key;
           if (!key?.remoteJid || !key.id) continue;
           const text = message.message?.conversation ?? message.message?.extendedTextMessage?.text ?? null;
-          emit({
+          const media = mediaSourceOf(message, { mediaOrigin: factory.mediaOrigin, dispatcher: downloads });
+          const event: WaMessageEvent = {
             type: 'message',
             key: { remoteJid: key.remoteJid, id: key.id, participant: key.participant ?? undefined, fromMe: key.fromMe === true },
             isGroup: key.remoteJid.endsWith('@g.us'),
@@ -303,7 +313,9 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
             text,
             pushName: message.pushName ?? null,
             exchange: toMessageExchange(message, selfJid()),
-          });
+            ...(media ? { media } : {}),
+          };
+          emit(event);
           // A receipt merged into the upsert (it arrived before Baileys emitted the message).
           const merged = key.fromMe ? statusName(message.status) : null;
           if (merged && merged !== 'server_error') {

@@ -51,6 +51,8 @@ export interface SupervisorDeps {
   emitConcurrency?: number;
   /** The message store (spec §3.3): exchanged messages and their receipts; absent in unit tests that do not look at it. */
   messages?: MessageStore;
+  /** Stores a message's media and names it in `exchange.media.stored`, before the message is stored and published; never throws. */
+  media?: (ref: InstanceRef, event: Extract<WaEvent, { type: 'message' }>) => Promise<void>;
   /** Called for close codes an operator must hear about (405 client rejected, 440 replaced, 403). */
   alarm?: (name: 'client_version_rejected' | 'session_replaced' | 'forbidden', ref: InstanceRef) => void;
 }
@@ -412,6 +414,7 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
         const exchange = event.exchange;
         if (exchange && !filtered) {
           emitLater(session, async () => {
+            await deps.media?.(session.ref, event);
             await storeMessage(session, exchange, event.isHistory);
             if (!event.isHistory) await publish(session, 'message.exchange', { id: event.key.id, message: exchange });
           });

@@ -294,6 +294,23 @@ describe('webhooks: configuration, durable delivery, delivery log and replay', (
       expect(updateOfThird.status).toBe(200);
       expect((await call('GET', '/api/events/getWebhook/cfg-limit')).body.message).toBe('4 webhooks found');
     });
+
+    it('lets exactly 3 of 10 concurrent enables of distinct labels through; the others get 409', async () => {
+      // Prepare
+      await createInstance('cfg-limit-race');
+      const labels = Array.from({ length: 10 }, (_, i) => `race-${i}`);
+      // Act
+      const results = await Promise.all(labels.map((label) => call('POST', '/api/events/webhook/cfg-limit-race', { label, url: `https://${label}.example.com` })));
+      const listed = await call('GET', '/api/events/getWebhook/cfg-limit-race');
+      // Assess
+      expect(results.filter((result) => result.status === 200)).toHaveLength(3);
+      const refused = results.filter((result) => result.status !== 200);
+      expect(refused).toHaveLength(7);
+      for (const result of refused) expect(result).toEqual({ status: 409, body: { success: false, error: { message: 'Maximum of 3 enabled webhooks per instance' } } });
+      const saved = results.filter((result) => result.status === 200).map((result) => result.body.webhook.label as string).sort();
+      expect((listed.body.webhooks as { label: string; enabled: boolean }[]).filter((webhook) => webhook.enabled).map((webhook) => webhook.label)).toEqual(saved);
+      expect(listed.body.message).toBe('3 webhooks found');
+    });
   });
 
   describe('delivery (§3.4, §3.5)', () => {

@@ -13,9 +13,10 @@ import { moduleHandler } from '../../shared/http/http-handler.ts';
 import { routes } from '../../shared/http/routes.ts';
 import { startTestStack, type TestStack } from '../support/stack.ts';
 
-// Spec #16, #17, #18 and §3.7 over HTTP and WebSocket. The embedded stack does not serve the
-// events module nor `/ws` yet, so this file puts the WebSocket handlers and the hub on a second
-// API server built from the stack's own deps, the way local/stack.ts composes its server.
+// Spec #16, #17, #18 and §3.7 over HTTP and WebSocket. This file puts the WebSocket handlers and
+// a hub of its own (with its own allowed origins and base URL) on a second API server built from
+// the stack's deps, the way local/stack.ts composes its server; websocket-revocation.test.ts and
+// events.sandbox.test.ts use the stack's own `/ws`.
 
 const BASE_URL = 'https://zapfleet.example.test';
 const ALLOWED_ORIGIN = 'https://app.example.test';
@@ -308,12 +309,12 @@ describe('WebSocket stream', () => {
       expect(JSON.parse(await frames.next()).id).toBe(second.id);
     });
 
-    it('drops media.base64 unless mediaBase64 is on', async () => {
+    it('drops message.media.base64 unless mediaBase64 is on', async () => {
       // Prepare
       const instance = await createInstance('ws-stream-media');
       await configure('ws-stream-media', {});
       const { frames } = await connect(`/ws/ws-stream-media?token=${instance.token}`);
-      const data = { messageId: 'M1', media: { mimetype: 'image/jpeg', base64: 'AAEC' } };
+      const data = { direction: 'incoming', message: { id: 'M1', media: { type: 'image', mimetype: 'image/jpeg', base64: 'AAEC' } } };
 
       // Act
       hub.broadcast(record('ws-stream-media', instance.id, 'message.exchange', data));
@@ -323,7 +324,7 @@ describe('WebSocket stream', () => {
       const withBase64 = JSON.parse(await frames.next());
 
       // Assess
-      expect(withoutBase64.data).toEqual({ messageId: 'M1', media: { mimetype: 'image/jpeg' } });
+      expect(withoutBase64.data).toEqual({ direction: 'incoming', message: { id: 'M1', media: { type: 'image', mimetype: 'image/jpeg' } } });
       expect(withBase64.data).toEqual(data);
     });
 

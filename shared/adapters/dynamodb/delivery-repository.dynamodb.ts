@@ -1,7 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { PutCommand, QueryCommand, UpdateCommand, GetCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, UpdateCommand, GetCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { createHash } from 'node:crypto';
-import { DomainError } from '../../domain/errors/domain-error.ts';
 import {
   claimMs,
   retentionSeconds,
@@ -9,9 +8,9 @@ import {
   type DeliveryFilter,
   type DeliveryRepository,
 } from '../../domain/events/delivery.ts';
-import type { InstanceRecord, WebhookRecord } from '../../domain/instance/instance.ts';
-import { cancellationCodes, stripKeys, transactWrite, type DynamoContext } from './document-client.ts';
-import { keys, tableSchema } from './table.ts';
+import { stripKeys, type DynamoContext } from './document-client.ts';
+import { tableSchema } from './table.ts';
+import { createTransactBatcher } from './transact-batcher.ts';
 
 /**
  * Webhook delivery entries (spec §3.4, Z2):
@@ -110,6 +109,8 @@ const filterParts = (filter: DeliveryFilter) => {
 };
 
 export const createDeliveryRepository = ({ doc, tableName }: DynamoContext): DeliveryRepository => {
+  // The fan-out creates, and first attempts complete, many entries at once: they share transactions.
+  const batcher = createTransactBatcher(doc);
   /** Pages through one instance's entries, newest first, until `enough` items matched. */
   const scanPartition = async (
     instanceId: string,
@@ -144,13 +145,7 @@ export const createDeliveryRepository = ({ doc, tableName }: DynamoContext): Del
 
   return {
     async create(delivery) {
-      try {
-        await doc.send(new PutCommand({ TableName: tableName, Item: toItem(delivery), ConditionExpression: 'attribute_not_exists(pk)' }));
-        return true;
-      } catch (error) {
-        if (isConditionFailure(error)) return false;
-        throw error;
-      }
+      return batcher.write([{ Put: { TableName: tableName, Item: toItem(delivery), ConditionExpression: 'attribute_not_exists(pk)' } }]);
     },
 
     async get(instanceId, eventId, label) {
@@ -241,9 +236,9 @@ export const createDeliveryRepository = ({ doc, tableName }: DynamoContext): Del
         values[':delivered'] = result.status === 'delivered' ? result.at : null;
         remove = ' REMOVE gsi1pk, gsi1sk';
       }
-      try {
-        await doc.send(
-          new UpdateCommand({
+      return batcher.write([
+        {
+          Update: {
             TableName: tableName,
             Key: keyOf(claimed),
             UpdateExpression: `SET ${sets.join(', ')}${remove}`,
@@ -251,13 +246,9 @@ export const createDeliveryRepository = ({ doc, tableName }: DynamoContext): Del
             ConditionExpression: '#status = :pending AND attempts = :attempt AND claimedUntil = :claim',
             ExpressionAttributeNames: names,
             ExpressionAttributeValues: values,
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (isConditionFailure(error)) return false;
-        throw error;
-      }
+          },
+        },
+      ]);
     },
 
     async list(instanceId, filter, limit, cursor) {
@@ -337,29 +328,5 @@ export const createDeliveryRepository = ({ doc, tableName }: DynamoContext): Del
   };
 };
 
-/** Writes webhook configuration items (beside the instance, spec #14). */
-export interface WebhookStore {
-  /** Upserts the webhook while the instance (same id) still exists; throws `instance.not_found` otherwise. */
-  put(instance: InstanceRecord, webhook: WebhookRecord): Promise<void>;
-}
-
-export const createWebhookStore = ({ doc, tableName }: DynamoContext): WebhookStore => ({
-  async put(instance, webhook) {
-    const cancelled = await transactWrite(doc, {
-      TransactItems: [
-        {
-          ConditionCheck: {
-            TableName: tableName,
-            Key: keys.instance(instance.accountId, instance.name),
-            ConditionExpression: 'attribute_exists(pk) AND id = :id',
-            ExpressionAttributeValues: { ':id': instance.id },
-          },
-        },
-        { Put: { TableName: tableName, Item: { ...keys.webhook(instance.accountId, instance.name, webhook.label), entity: 'webhook', v: 1, ...webhook } } },
-      ],
-    });
-    if (!cancelled) return;
-    if (cancellationCodes(cancelled)[0] === 'ConditionalCheckFailed') throw new DomainError('instance.not_found');
-    throw cancelled;
-  },
-});
+/** Webhook configuration items live beside the instance (spec #14); kept importable from here. */
+export { createWebhookStore, type WebhookStore } from './webhook-store.dynamodb.ts';

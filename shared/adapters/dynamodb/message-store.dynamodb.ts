@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   messageRetentionSeconds,
   statusRank,
@@ -12,6 +12,7 @@ import type { MessageStore } from '../../domain/ports/message-store.port.ts';
 import type { Clock } from '../../domain/ports/runtime.port.ts';
 import { queryAll, type DynamoContext } from './document-client.ts';
 import { keys } from './table.ts';
+import { createTransactBatcher } from './transact-batcher.ts';
 
 /**
  * The message store (spec §3.3) in the single table. Per message two items in the instance's
@@ -26,17 +27,20 @@ const secondsOf = (date: Date) => Math.floor(date.getTime() / 1000);
 export const createDynamoMessageStore = ({ doc, tableName }: DynamoContext, options: { clock?: Clock; retentionSeconds?: number } = {}): MessageStore => {
   const clock = options.clock ?? { now: () => new Date() };
   const retention = options.retentionSeconds ?? messageRetentionSeconds;
+  // Messages arrive in bursts (32 per instance at once): concurrent saves share transactions.
+  const batcher = createTransactBatcher(doc);
 
   return {
     async save(message: StoredMessage) {
       const ttl = secondsOf(clock.now()) + retention;
       const key = keys.message(message.instanceId, message.timestamp, message.messageId);
       const { instanceId: _instanceId, status, statusAt, ...fields } = message;
-      await Promise.all([
-        doc.send(new PutCommand({ TableName: tableName, Item: { ...key, entity: 'message', v: 1, ...fields, ttl } })),
+      // One caller's two items are written together (one transaction, possibly with other messages).
+      await batcher.write([
+        { Put: { TableName: tableName, Item: { ...key, entity: 'message', v: 1, ...fields, ttl } } },
         // A re-store (redelivery, history overlap) keeps the status receipts already set.
-        doc.send(
-          new UpdateCommand({
+        {
+          Update: {
             TableName: tableName,
             Key: keys.messageStatus(message.instanceId, message.messageId),
             UpdateExpression:
@@ -54,8 +58,8 @@ export const createDynamoMessageStore = ({ doc, tableName }: DynamoContext, opti
               ':rank': statusRank[status],
               ':at': statusAt,
             },
-          }),
-        ),
+          },
+        },
       ]);
     },
 

@@ -1,6 +1,7 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { EventPublisher, EventRecord } from '../../domain/events/event.ts';
+import { createSqsSendBatcher } from './send-batcher.ts';
 
 /** SQS takes 256 KiB per message; events above this go to S3 and the queue carries a pointer. */
 export const inlineEventLimitBytes = 200 * 1024;
@@ -11,18 +12,27 @@ export interface QueuedEvent {
   pointer?: { bucket: string; key: string };
 }
 
-export const createSqsEventPublisher = (options: { sqs: SQSClient; queueUrl: string; s3: S3Client; bucket: string }): EventPublisher => ({
-  async publish(record) {
-    const json = JSON.stringify(record);
-    let body: QueuedEvent = { record };
-    if (Buffer.byteLength(json) > inlineEventLimitBytes) {
+/**
+ * Publishes to the events queue; concurrent publishes share `SendMessageBatch` requests (10 per
+ * request) and each resolves once SQS accepted its own message.
+ */
+export const createSqsEventPublisher = (options: { sqs: SQSClient; queueUrl: string; s3: S3Client; bucket: string }): EventPublisher => {
+  const batcher = createSqsSendBatcher({ sqs: options.sqs, queueUrl: options.queueUrl });
+  return {
+    async publish(record) {
+      const json = JSON.stringify(record);
+      if (Buffer.byteLength(json) <= inlineEventLimitBytes) {
+        // The QueuedEvent `{ record }`, without serialising the record twice.
+        await batcher.send(`{"record":${json}}`);
+        return;
+      }
       const key = `events/${record.instanceId}/${record.id}.json`;
       await options.s3.send(new PutObjectCommand({ Bucket: options.bucket, Key: key, Body: json, ContentType: 'application/json' }));
-      body = { pointer: { bucket: options.bucket, key } };
-    }
-    await options.sqs.send(new SendMessageCommand({ QueueUrl: options.queueUrl, MessageBody: JSON.stringify(body) }));
-  },
-});
+      const body: QueuedEvent = { pointer: { bucket: options.bucket, key } };
+      await batcher.send(JSON.stringify(body));
+    },
+  };
+};
 
 /** Reads a queued event back, following an S3 pointer when there is one. */
 export const readQueuedEvent = async (s3: S3Client, body: string): Promise<EventRecord> => {

@@ -106,13 +106,21 @@ export interface WebhookSender {
   send(request: WebhookRequest): Promise<AttemptOutcome>;
 }
 
-/** Removes `media.base64` from `message.exchange` data for webhooks without `mediaBase64`. */
-export const dataFor = (record: EventRecord, mediaBase64: boolean): Record<string, unknown> => {
-  const media = record.data.media as Record<string, unknown> | undefined;
-  if (mediaBase64 || !media || typeof media !== 'object' || !('base64' in media)) return record.data;
-  const { base64: _dropped, ...rest } = media;
-  return { ...record.data, media: rest };
+/**
+ * `message.exchange` data without `message.media.base64` (and `base64Omitted`), for channels
+ * without `mediaBase64`. Other data is returned as is.
+ */
+export const withoutMediaBase64 = (data: Record<string, unknown>): Record<string, unknown> => {
+  const message = data.message;
+  if (message === null || typeof message !== 'object') return data;
+  const media = (message as Record<string, unknown>).media;
+  if (media === null || typeof media !== 'object' || !('base64' in media || 'base64Omitted' in media)) return data;
+  const { base64: _dropped, base64Omitted: _omitted, ...rest } = media as Record<string, unknown>;
+  return { ...data, message: { ...message, media: rest } };
 };
+
+/** The data a webhook receives: `message.media.base64` only for webhooks with `mediaBase64`. */
+export const dataFor = (record: EventRecord, mediaBase64: boolean): Record<string, unknown> => (mediaBase64 ? record.data : withoutMediaBase64(record.data));
 
 export interface DeliveryFilter {
   status?: DeliveryStatus;

@@ -5,6 +5,7 @@ import { DomainError } from '../errors/domain-error.ts';
 import type { TokenHasher } from '../ports/keyring.port.ts';
 import type { AccountRepository } from '../ports/repositories.port.ts';
 import { rfc3339, type Clock, type IdGenerator, type Logger } from '../ports/runtime.port.ts';
+import type { StreamControl } from '../ports/stream-control.port.ts';
 import { fail } from '../validation.ts';
 
 export interface AccountDeps {
@@ -99,11 +100,21 @@ export const updateAccount = async (deps: AccountDeps, id: string, body: UpdateA
   return accountView(updated);
 };
 
-/** `POST /admin/accounts/:id/rotate-token`: the old token stops working at once. */
-export const rotateAccountToken = async (deps: AccountDeps, id: string) => {
+/**
+ * `POST /admin/accounts/:id/rotate-token` (spec Z8): the old token stops working at once, and the
+ * WebSocket connections opened with it are closed with 1008 `Token revoked`. The rotation stands
+ * even when closing them fails (logged): the old token can no longer open anything.
+ */
+export const rotateAccountToken = async (deps: AccountDeps & { streams: Pick<StreamControl, 'accountTokenRotated'> }, id: string) => {
   const token = newAccountToken();
-  if (!(await deps.accounts.rotateToken(id, deps.tokens.hash(token), rfc3339(deps.clock.now())))) throw new DomainError('account.not_found');
+  const tokenHash = deps.tokens.hash(token);
+  if (!(await deps.accounts.rotateToken(id, tokenHash, rfc3339(deps.clock.now())))) throw new DomainError('account.not_found');
   deps.logger.info('account token rotated', { accountId: id });
+  try {
+    await deps.streams.accountTokenRotated({ accountId: id, currentTokenHash: tokenHash });
+  } catch (error) {
+    deps.logger.error('closing the streams of a rotated token failed', { accountId: id, error: error instanceof Error ? error.message : String(error) });
+  }
   return token;
 };
 

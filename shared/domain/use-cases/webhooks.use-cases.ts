@@ -59,7 +59,11 @@ export interface WebhookView {
 }
 
 export interface WebhookStorePort {
-  put(instance: InstanceRecord, webhook: WebhookRecord): Promise<void>;
+  /**
+   * Upserts the row; an enabled row only while fewer than `maxEnabled` other rows are enabled,
+   * checked atomically with the write (`limit` otherwise, nothing written).
+   */
+  put(instance: InstanceRecord, webhook: WebhookRecord, options: { maxEnabled: number }): Promise<'saved' | 'limit'>;
 }
 
 export interface WebhookConfigDeps {
@@ -123,9 +127,10 @@ export const webhookView = (webhook: WebhookRecord, cipher: InstanceCipher, logg
  * Creates or updates a webhook (`POST /api/events/webhook/:instance`).
  *
  * Input: the resolved instance and the typed body. Output: the saved WebhookView.
- * Steps: field rules in the order of the request table → outbound policy on the URL → the
- * 3-enabled limit (409) → seal authorization and secret (absent secret keeps the stored one)
- * → write the row → when the row is disabled, cancel its pending deliveries.
+ * Steps: field rules in the order of the request table → outbound policy on the URL → seal
+ * authorization and secret (absent secret keeps the stored one) → write the row, the 3-enabled
+ * limit (409) checked by the store atomically with the write, so that concurrent saves of
+ * different labels cannot make a fourth → when the row is disabled, cancel its pending deliveries.
  */
 export const saveWebhook = async (deps: WebhookConfigDeps, aggregate: InstanceAggregate, body: SaveWebhookBody): Promise<WebhookView> => {
   const { instance } = aggregate;
@@ -149,8 +154,6 @@ export const saveWebhook = async (deps: WebhookConfigDeps, aggregate: InstanceAg
     if (typeof secret === 'string' && secret !== '' && (secret.length < 16 || secret.length > 256)) throw new ValidationError('Invalid webhook secret');
     const verdict = await deps.outbound.check(url);
     if (!verdict.allowed) throw new ValidationError('Invalid webhook URL');
-    const othersEnabled = aggregate.webhooks.filter((webhook) => webhook.enabled && webhook.label !== label).length;
-    if (othersEnabled >= maxEnabledWebhooks) throw new WebhookLimitError();
     const authorization = body.authorization ?? null;
     record = {
       label,
@@ -169,7 +172,7 @@ export const saveWebhook = async (deps: WebhookConfigDeps, aggregate: InstanceAg
             : cipher.seal(sealedFields.webhookSecret(label), secret),
     };
   }
-  await deps.webhooks.put(instance, record);
+  if ((await deps.webhooks.put(instance, record, { maxEnabled: maxEnabledWebhooks })) === 'limit') throw new WebhookLimitError();
   if (!enabled && existing?.enabled) {
     const cancelled = await deps.deliveries.cancelPending(instance.id, label, 'webhook disabled', deps.clock.now());
     if (cancelled) deps.logger.info('pending deliveries cancelled', { instanceId: instance.id, label, cancelled });
@@ -382,41 +385,68 @@ export const fanOutEvent = async (
   record: EventRecord,
   pointer: { bucket: string; key: string } | null,
 ): Promise<{ aggregate: InstanceAggregate | null; created: Delivery[] }> => {
+  const { aggregate, planned } = await planFanOut(deps, record, pointer);
+  const created = await Promise.all(planned.map(async (delivery) => ((await deps.deliveries.create(delivery)) ? delivery : null)));
+  return { aggregate, created: created.filter((delivery): delivery is Delivery => delivery !== null) };
+};
+
+/**
+ * The deliveries of one event (one per enabled webhook that wants it), each holding its first
+ * attempt, without writing them: the caller writes each (`deliveries.create`) before it lets the
+ * event go (fanOutEvent writes them at once; the dispatcher writes them after the first attempt,
+ * with its outcome, see `settledDelivery`).
+ */
+export const planFanOut = async (
+  deps: Pick<DeliveryDeps, 'instances' | 'clock'>,
+  record: EventRecord,
+  pointer: { bucket: string; key: string } | null,
+): Promise<{ aggregate: InstanceAggregate | null; planned: Delivery[] }> => {
   const aggregate = await deps.instances.get(record.accountId, record.instanceName);
   // A deleted instance (or a new one with the same name) receives nothing (spec §3.3).
-  if (!aggregate || aggregate.instance.id !== record.instanceId) return { aggregate: null, created: [] };
+  if (!aggregate || aggregate.instance.id !== record.instanceId) return { aggregate: null, planned: [] };
   const now = deps.clock.now();
   const nowIso = now.toISOString();
   const targets = aggregate.webhooks.filter((webhook) => webhook.enabled && webhook.url && wants(webhook.events, record.event));
-  const created = await Promise.all(
-    targets.map(async (webhook) => {
-      const delivery: Delivery = {
-        instanceId: record.instanceId,
-        accountId: record.accountId,
-        instanceName: record.instanceName,
-        eventId: record.id,
-        event: record.event,
-        eventTimestamp: record.timestamp,
-        label: webhook.label,
-        url: targetUrl(webhook.url as string, webhook.byEvents, record.event),
-        status: 'pending',
-        attempts: 1,
-        lastAttemptAt: null,
-        lastStatusCode: null,
-        lastError: null,
-        lastLatencyMs: null,
-        nextAttemptAt: nowIso,
-        deliveredAt: null,
-        createdAt: nowIso,
-        claimedUntil: new Date(now.getTime() + claimMs).toISOString(),
-        record: pointer ? null : record,
-        recordPointer: pointer,
-      };
-      return (await deps.deliveries.create(delivery)) ? delivery : null;
-    }),
-  );
-  return { aggregate, created: created.filter((delivery): delivery is Delivery => delivery !== null) };
+  return {
+    aggregate,
+    planned: targets.map((webhook): Delivery => ({
+      instanceId: record.instanceId,
+      accountId: record.accountId,
+      instanceName: record.instanceName,
+      eventId: record.id,
+      event: record.event,
+      eventTimestamp: record.timestamp,
+      label: webhook.label,
+      url: targetUrl(webhook.url as string, webhook.byEvents, record.event),
+      status: 'pending',
+      attempts: 1,
+      lastAttemptAt: null,
+      lastStatusCode: null,
+      lastError: null,
+      lastLatencyMs: null,
+      nextAttemptAt: nowIso,
+      deliveredAt: null,
+      createdAt: nowIso,
+      claimedUntil: new Date(now.getTime() + claimMs).toISOString(),
+      record: pointer ? null : record,
+      recordPointer: pointer,
+    })),
+  };
 };
+
+/** The entry as `deliveries.complete(claimed, result)` leaves it: written in one go after a first attempt. */
+export const settledDelivery = (claimed: Delivery, result: AttemptResult): Delivery => ({
+  ...claimed,
+  status: result.status,
+  url: result.url,
+  lastStatusCode: result.outcome?.statusCode ?? null,
+  lastError: result.status === 'dead' ? result.error : (result.outcome?.error ?? null),
+  lastLatencyMs: result.outcome?.latencyMs ?? null,
+  lastAttemptAt: result.outcome ? result.at : claimed.lastAttemptAt,
+  nextAttemptAt: result.status === 'pending' ? result.nextAttemptAt : null,
+  deliveredAt: result.status === 'delivered' ? result.at : null,
+  claimedUntil: null,
+});
 
 /**
  * Sends one claimed attempt with the webhook's current configuration and records its outcome:
@@ -424,13 +454,17 @@ export const fanOutEvent = async (
  * A deleted instance or a disabled/removed webhook cancels the delivery (dead).
  */
 export const sendAttempt = async (deps: DeliveryDeps, claimed: Delivery, known?: InstanceAggregate | null): Promise<AttemptResult> => {
+  const result = await attemptOutcome(deps, claimed, known);
+  if (!(await deps.deliveries.complete(claimed, result))) {
+    deps.logger.warn('delivery moved on during an attempt', { instanceId: claimed.instanceId, eventId: claimed.eventId, label: claimed.label });
+  }
+  return result;
+};
+
+/** Sends one claimed attempt (as `sendAttempt`) and returns its outcome without recording it. */
+export const attemptOutcome = async (deps: DeliveryDeps, claimed: Delivery, known?: InstanceAggregate | null): Promise<AttemptResult> => {
   const aggregate = known ?? (await deps.instances.get(claimed.accountId, claimed.instanceName));
-  const finish = async (result: AttemptResult) => {
-    if (!(await deps.deliveries.complete(claimed, result))) {
-      deps.logger.warn('delivery moved on during an attempt', { instanceId: claimed.instanceId, eventId: claimed.eventId, label: claimed.label });
-    }
-    return result;
-  };
+  const finish = async (result: AttemptResult) => result;
   const cancel = (error: string) => finish({ status: 'dead', at: deps.clock.now().toISOString(), url: claimed.url, outcome: null, error });
   if (!aggregate || aggregate.instance.id !== claimed.instanceId) return cancel('instance deleted');
   const webhook = aggregate.webhooks.find((candidate) => candidate.label === claimed.label);

@@ -8,8 +8,9 @@ import type { SecretVault } from '../ports/keyring.port.ts';
 import type { InstanceRepository } from '../ports/repositories.port.ts';
 import { rfc3339, type Clock } from '../ports/runtime.port.ts';
 import { fail, stringArray } from '../validation.ts';
-import { authorize, type AuthorizeDeps } from './authorize.use-case.ts';
+import { authorize, extractToken, type AuthorizeDeps } from './authorize.use-case.ts';
 import { normaliseEvents } from './create-instance.use-case.ts';
+import { withoutMediaBase64 } from '../events/delivery.ts';
 
 /** At most 10 concurrent connections per instance (spec §3.7). */
 export const maxWebsocketConnections = 10;
@@ -85,7 +86,14 @@ export interface AdmissionRequest {
 }
 
 export type Admission =
-  | { kind: 'admitted'; instance: InstanceRecord; principal: TokenEntry; rate: RateWindow | null }
+  | {
+      kind: 'admitted';
+      instance: InstanceRecord;
+      principal: TokenEntry;
+      /** Keyed hash of the token that opened the connection: a rotated TokenAccount closes it (spec Z8). */
+      tokenHash: string;
+      rate: RateWindow | null;
+    }
   | { kind: 'refused'; reason: ErrorCode | WebsocketRefusal; instanceName: string; rate: RateWindow | null };
 
 const originAllowed = (allowed: readonly string[], origin: string | undefined): boolean =>
@@ -114,7 +122,7 @@ export const admitWebsocket = async (deps: AdmissionDeps, request: AdmissionRequ
   if (!originAllowed(deps.cors.allowedOrigins, request.headers.origin)) return refuse('websocket.origin_not_allowed');
   if (found.instance.websocket?.enabled !== true) return refuse('websocket.not_enabled');
   if (!(await request.reserve(found.instance))) return refuse('websocket.too_many_connections');
-  return { kind: 'admitted', instance: found.instance, principal, rate: auth.rate };
+  return { kind: 'admitted', instance: found.instance, principal, tokenHash: deps.tokens.hash(extractToken(request.headers, request.query) ?? ''), rate: auth.rate };
 };
 
 /** What a stream needs to send an instance's events: its current configuration and TokenInstance. */
@@ -139,12 +147,7 @@ export const streamTargetOf = async (
 };
 
 /**
- * The frame's `data`: `media.base64` only when the stream asked for it (spec #16). Producers
+ * The frame's `data`: `message.media.base64` only when the stream asked for it (spec #16). Producers
  * may attach it once for every channel; a stream without `mediaBase64` never carries it.
  */
-export const streamData = (data: Record<string, unknown>, mediaBase64: boolean): Record<string, unknown> => {
-  const media = data.media;
-  if (mediaBase64 || media === null || typeof media !== 'object' || !('base64' in media)) return data;
-  const { base64: _dropped, ...rest } = media as Record<string, unknown>;
-  return { ...data, media: rest };
-};
+export const streamData = (data: Record<string, unknown>, mediaBase64: boolean): Record<string, unknown> => (mediaBase64 ? data : withoutMediaBase64(data));

@@ -9,6 +9,7 @@ import { createAppDeps } from '../../../functions/deps.ts';
 import {
   broadcastToConnections,
   connectionTtlSeconds,
+  createAwsStreamControl,
   websocketConnectHandler,
   websocketDefaultHandler,
   websocketDisconnectHandler,
@@ -22,17 +23,19 @@ import { ensureTable } from '../../../shared/adapters/dynamodb/table.ts';
 import { LocalKeyring } from '../../../shared/adapters/keys/keyring.local.ts';
 import type { EventRecord } from '../../../shared/domain/events/event.ts';
 import type { CreateInstanceBody } from '../../../shared/domain/instance/instance.schemas.ts';
-import { createAccount } from '../../../shared/domain/use-cases/accounts.use-cases.ts';
+import { createAccount, rotateAccountToken } from '../../../shared/domain/use-cases/accounts.use-cases.ts';
 import { createInstance } from '../../../shared/domain/use-cases/create-instance.use-case.ts';
+import { deleteInstance } from '../../../shared/domain/use-cases/list-instances.use-case.ts';
 
 // The API Gateway WebSocket handlers against DynamoDB Local and a fake of the management API
 // (`POST /@connections/{id}`: 200 delivered, 410 gone), as API Gateway would call them.
 
 const BASE_URL = 'https://api.example.test';
 
-/** The management API's data plane: records each post, answers 410 for connections marked gone. */
+/** The management API's data plane: records each post and delete, answers 410 for connections marked gone. */
 const startManagementFake = async () => {
   const posts: { connectionId: string; body: string }[] = [];
+  const deleted: string[] = [];
   const gone = new Set<string>();
   const server: Server = createServer((req, res) => {
     const match = /^\/@connections\/([^/]+)$/.exec(req.url ?? '');
@@ -40,7 +43,7 @@ const startManagementFake = async () => {
     req.setEncoding('utf8');
     req.on('data', (chunk: string) => (body += chunk));
     req.on('end', () => {
-      if (req.method !== 'POST' || !match) {
+      if ((req.method !== 'POST' && req.method !== 'DELETE') || !match) {
         res.writeHead(404).end();
         return;
       }
@@ -49,12 +52,18 @@ const startManagementFake = async () => {
         res.writeHead(410, { 'Content-Type': 'application/json', 'x-amzn-ErrorType': 'GoneException' }).end(JSON.stringify({ message: null }));
         return;
       }
+      if (req.method === 'DELETE') {
+        deleted.push(connectionId);
+        gone.add(connectionId);
+        res.writeHead(204).end();
+        return;
+      }
       posts.push({ connectionId, body });
       res.writeHead(200, { 'Content-Type': 'application/json' }).end();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return { server, posts, gone, endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  return { server, posts, deleted, gone, endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 };
 
 describe('API Gateway WebSocket handlers', () => {
@@ -64,8 +73,8 @@ describe('API Gateway WebSocket handlers', () => {
   let account: { id: string; token: string };
   const tableName = `ws_aws_${process.pid}_${Date.now()}`;
 
-  const newInstance = async (name: string, body: Partial<CreateInstanceBody> = { websocketEnabled: true }) => {
-    const principal = { kind: 'account' as const, accountId: account.id, limits: { global: 1000, create: 1000 } };
+  const newInstance = async (name: string, body: Partial<CreateInstanceBody> = { websocketEnabled: true }, owner: { id: string } = account) => {
+    const principal = { kind: 'account' as const, accountId: owner.id, limits: { global: 1000, create: 1000 } };
     const created = await createInstance(deps, { principal, body: { name, ...body } as CreateInstanceBody });
     return { id: created.id, token: created.token };
   };
@@ -78,11 +87,11 @@ describe('API Gateway WebSocket handlers', () => {
   });
 
   let eventCounter = 0;
-  const record = (instance: { id: string }, name: string, event: EventRecord['event']): EventRecord => ({
+  const record = (instance: { id: string }, name: string, event: EventRecord['event'], owner: { id: string } = account): EventRecord => ({
     id: `01JSX3A8B2C4D6E8F0G2H4J${String((eventCounter += 1)).padStart(3, '0')}`,
     event,
     instanceId: instance.id,
-    accountId: account.id,
+    accountId: owner.id,
     instanceName: name,
     timestamp: '2026-04-28T10:30:00.123Z',
     data: { messageId: '3EB0C767D26A1D8E5F12' },
@@ -224,6 +233,30 @@ describe('API Gateway WebSocket handlers', () => {
     expect(reverse.Item).toBeUndefined();
   });
 
+  it('gives each frame the media delivery’s data (presigned s3Url, base64 per the stream’s mediaBase64)', async () => {
+    // Prepare: a media delivery that records what it was asked and answers with a URL.
+    const asked: { eventId: string; mediaBase64: boolean }[] = [];
+    const media = {
+      enrich: async (event: EventRecord, options: { mediaBase64: boolean }) => {
+        asked.push({ eventId: event.id, mediaBase64: options.mediaBase64 });
+        return { message: { id: 'M1', media: { type: 'image', s3Url: 'https://media.example/signed', base64: 'AAEC' } } };
+      },
+    } as unknown as NonNullable<WebsocketAwsDeps['media']>;
+    const instance = await newInstance('aws-media');
+    const connection = connectEvent({ instance: 'aws-media', token: instance.token });
+    await websocketConnectHandler(deps)(connection);
+    const event = { ...record(instance, 'aws-media', 'message.exchange'), data: { message: { id: 'M1', media: { type: 'image', stored: { store: 'platform', bucket: 'b', key: 'k' } } } } };
+
+    // Act
+    const outcome = await broadcastToConnections({ ...deps, media })(event);
+
+    // Assess: the stream has mediaBase64 off, so the frame keeps the URL and drops base64.
+    expect(outcome).toEqual({ sent: 1, gone: 0 });
+    expect(asked).toEqual([{ eventId: event.id, mediaBase64: false }]);
+    const [frame] = management.posts.filter((post) => post.connectionId === connection.requestContext.connectionId).map((post) => JSON.parse(post.body));
+    expect(frame.data).toEqual({ message: { id: 'M1', media: { type: 'image', s3Url: 'https://media.example/signed' } } });
+  });
+
   it('posts nothing for an event the configuration filters out', async () => {
     // Prepare
     const instance = await newInstance('aws-filter', { websocketEnabled: true, websocketEvents: ['call.update'] });
@@ -258,5 +291,96 @@ describe('API Gateway WebSocket handlers', () => {
     expect(await storedConnections(instance.id)).toEqual([]);
     const outcome = await broadcastToConnections(deps)(record(instance, 'aws-disconnect', 'message.exchange'));
     expect(outcome).toEqual({ sent: 0, gone: 0 });
+  });
+
+  describe('closing streams (StreamControl)', () => {
+    it('rotation closes the connections of the old TokenAccount and keeps TokenInstance ones', async () => {
+      // Prepare
+      const created = await createAccount(deps, { name: 'ws-aws-rotate' });
+      const owner = { id: created.account.id, token: created.token };
+      const instance = await newInstance('aws-rotate', { websocketEnabled: true }, owner);
+      const byAccount = connectEvent({ instance: 'aws-rotate', token: owner.token });
+      const byInstance = connectEvent({ instance: 'aws-rotate', token: instance.token });
+      const connect = websocketConnectHandler(deps);
+      const admitted = [await connect(byAccount), await connect(byInstance)].map((result) => result.statusCode);
+      const streams = createAwsStreamControl(deps);
+
+      // Act
+      const newToken = await rotateAccountToken({ ...deps, streams }, owner.id);
+      const event = record(instance, 'aws-rotate', 'message.exchange', owner);
+      const outcome = await broadcastToConnections(deps)(event);
+      const withNewToken = connectEvent({ instance: 'aws-rotate', token: newToken });
+      const reconnected = await connect(withNewToken);
+      await streams.accountTokenRotated({ accountId: owner.id, currentTokenHash: deps.tokens.hash(newToken) });
+
+      // Assess
+      expect(admitted).toEqual([200, 200]);
+      expect(management.deleted).toContain(byAccount.requestContext.connectionId);
+      expect(management.deleted).not.toContain(byInstance.requestContext.connectionId);
+      expect(outcome).toEqual({ sent: 1, gone: 0 });
+      expect(management.posts.filter((post) => post.body.includes(event.id)).map((post) => post.connectionId)).toEqual([byInstance.requestContext.connectionId]);
+      expect(reconnected.statusCode).toBe(200);
+      expect(management.deleted).not.toContain(withNewToken.requestContext.connectionId);
+      expect((await storedConnections(instance.id)).map((item) => item.sk).sort()).toEqual(
+        [byInstance.requestContext.connectionId, withNewToken.requestContext.connectionId].sort(),
+      );
+    });
+
+    it('the old TokenAccount can no longer connect after a rotation', async () => {
+      // Prepare
+      const created = await createAccount(deps, { name: 'ws-aws-rotate-old' });
+      await newInstance('aws-rotate-old', { websocketEnabled: true }, { id: created.account.id });
+      await rotateAccountToken({ ...deps, streams: createAwsStreamControl(deps) }, created.account.id);
+
+      // Act
+      const result = await websocketConnectHandler(deps)(connectEvent({ instance: 'aws-rotate-old', token: created.token }));
+
+      // Assess
+      expect([result.statusCode, JSON.parse(result.body).error.message]).toEqual([401, 'Invalid token']);
+    });
+
+    it('instance deletion closes every connection of the instance and only those', async () => {
+      // Prepare
+      const deleted = await newInstance('aws-deleted');
+      const kept = await newInstance('aws-deleted-other');
+      const connections = [
+        connectEvent({ instance: 'aws-deleted', token: deleted.token }),
+        connectEvent({ instance: 'aws-deleted', token: account.token }),
+        connectEvent({ instance: 'aws-deleted-other', token: kept.token }),
+      ];
+      for (const connection of connections) await websocketConnectHandler(deps)(connection);
+      const aggregate = await deps.instances.get(account.id, 'aws-deleted');
+      if (!aggregate) throw new Error('instance missing');
+
+      // Act
+      await deleteInstance(deps, aggregate);
+      await createAwsStreamControl(deps).instanceDeleted({ accountId: account.id, instanceId: deleted.id });
+
+      // Assess
+      const ids = connections.map((connection) => connection.requestContext.connectionId);
+      expect(management.deleted.filter((id) => ids.includes(id)).sort()).toEqual([ids[0], ids[1]].sort());
+      expect(await storedConnections(deleted.id)).toEqual([]);
+      expect((await storedConnections(kept.id)).map((item) => item.sk)).toEqual([ids[2]]);
+      const reverse = await deps.doc.send(new GetCommand({ TableName: tableName, Key: wsConnectionKeys.byConnection(ids[1] as string), ConsistentRead: true }));
+      expect(reverse.Item).toBeUndefined();
+    });
+
+    it('an event of a deleted instance closes the connections nobody closed', async () => {
+      // Prepare
+      const instance = await newInstance('aws-deleted-late');
+      const connection = connectEvent({ instance: 'aws-deleted-late', token: instance.token });
+      await websocketConnectHandler(deps)(connection);
+      const aggregate = await deps.instances.get(account.id, 'aws-deleted-late');
+      if (!aggregate) throw new Error('instance missing');
+      await deleteInstance(deps, aggregate);
+
+      // Act
+      const outcome = await broadcastToConnections(deps)(record(instance, 'aws-deleted-late', 'message.exchange'));
+
+      // Assess
+      expect(outcome).toEqual({ sent: 0, gone: 0 });
+      expect(management.deleted).toContain(connection.requestContext.connectionId);
+      expect(await storedConnections(instance.id)).toEqual([]);
+    });
   });
 });

@@ -28,7 +28,7 @@ const record: EventRecord = {
   accountId: 'a-1',
   instanceName: 'sales',
   timestamp: '2026-04-28T10:30:00.123Z',
-  data: { text: 'hi', media: { mimetype: 'image/png', base64: 'AAAA' } },
+  data: { direction: 'incoming', message: { id: 'M1', text: 'hi', media: { type: 'image', mimetype: 'image/png', base64: 'AAAA' } } },
 };
 
 describe('retry schedule', () => {
@@ -71,7 +71,7 @@ describe('request shape', () => {
     // Assess
     expect(without).toEqual({
       event: 'message.exchange',
-      data: { text: 'hi', media: { mimetype: 'image/png' } },
+      data: { direction: 'incoming', message: { id: 'M1', text: 'hi', media: { type: 'image', mimetype: 'image/png' } } },
       instanceData: { baseUrl: 'https://api.example.com', instance: 'sales', token: null },
       id: record.id,
       timestamp: record.timestamp,

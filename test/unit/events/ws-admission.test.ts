@@ -177,12 +177,14 @@ describe('SaveWebsocketBody', () => {
 });
 
 describe('streamData', () => {
-  it('removes media.base64 unless the stream asked for it, and leaves other data alone', () => {
-    const data = { messageId: 'M1', media: { mimetype: 'image/png', base64: 'AAEC', s3Url: 'https://s3/x' } };
+  it('removes message.media.base64 (and base64Omitted) unless the stream asked for it, and leaves other data alone', () => {
+    const data = { direction: 'incoming', message: { id: 'M1', media: { mimetype: 'image/png', base64: 'AAEC', s3Url: 'https://s3/x' } } };
+    const large = { message: { id: 'M2', media: { mimetype: 'video/mp4', base64Omitted: true } } };
 
-    expect(streamData(data, false)).toEqual({ messageId: 'M1', media: { mimetype: 'image/png', s3Url: 'https://s3/x' } });
+    expect(streamData(data, false)).toEqual({ direction: 'incoming', message: { id: 'M1', media: { mimetype: 'image/png', s3Url: 'https://s3/x' } } });
+    expect(streamData(large, false)).toEqual({ message: { id: 'M2', media: { mimetype: 'video/mp4' } } });
     expect(streamData(data, true)).toEqual(data);
     expect(streamData({ state: 'connected' }, false)).toEqual({ state: 'connected' });
-    expect(data.media.base64).toBe('AAEC');
+    expect(data.message.media.base64).toBe('AAEC');
   });
 });
