@@ -24,11 +24,14 @@
  * BENCH_DRAIN (s, default 30), BENCH_INSTANCES (default 4), BENCH_SENDERS (default 200),
  * BENCH_MAX_IN_FLIGHT (sendText calls not yet resolved, default 2000: beyond it the injector
  * falls behind rather than piling up promises; the achieved injection rate is printed).
+ * BENCH_CPU_PROFILE=<file.cpuprofile>: writes a V8 CPU profile of this process (the main thread:
+ * sandbox, runner, API, dispatcher) covering the injection window only.
  */
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -54,6 +57,7 @@ const instanceCount = positiveInt('BENCH_INSTANCES', 4);
 const senderCount = positiveInt('BENCH_SENDERS', 200);
 const maxInFlight = positiveInt('BENCH_MAX_IN_FLIGHT', 2000);
 const target = { eventsPerSecond: 1000, seconds: 60, p99Ms: 1000 };
+const profileFile = process.env.BENCH_CPU_PROFILE || null;
 
 /**
  * AWS SDK calls by client and command, timed: the stack builds its clients inside startStack, so
@@ -67,7 +71,10 @@ const byCommand = new Map<string, { count: number; ms: number }>();
   base.send = function (this: object, command: object, ...rest: unknown[]) {
     if (!counting.on) return original.call(this, command, ...rest);
     const started = performance.now();
-    const name = `${this.constructor.name.replace(/Client$/, '')}.${command.constructor.name.replace(/Command$/, '')}`;
+    let name = `${this.constructor.name.replace(/Client$/, '')}.${command.constructor.name.replace(/Command$/, '')}`;
+    // Queries by the kind of partition they read (the prefix of `:pk`), e.g. Query[DUE].
+    const pk = (command as { input?: { ExpressionAttributeValues?: Record<string, unknown> } }).input?.ExpressionAttributeValues?.[':pk'];
+    if (name.endsWith('.Query') && typeof pk === 'string') name += `[${pk.split('#')[0]}]`;
     const done = () => {
       const entry = byCommand.get(name) ?? { count: 0, ms: 0 };
       entry.count += 1;
@@ -312,6 +319,12 @@ const main = async (): Promise<number> => {
     let calls = 0;
     let throttled = 0;
     const dynamoBefore = running.dynamoCalls();
+    const profiler = profileFile ? new Session() : null;
+    if (profiler) {
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.start');
+    }
     counting.on = true;
     const nodeBefore = nodeCpuSeconds();
     const javaBefore = javaCpuSeconds();
@@ -347,6 +360,12 @@ const main = async (): Promise<number> => {
     const injectEndedAt = Date.now();
     const wallSeconds = (injectEndedAt - t0) / 1000;
     await waitUntil(() => (inFlight === 0 ? true : null), 'sendText calls to finish', 60_000);
+    if (profiler && profileFile) {
+      const { profile } = await profiler.post('Profiler.stop');
+      writeFileSync(profileFile, JSON.stringify(profile));
+      profiler.disconnect();
+      log(`CPU profile of the injection window written to ${profileFile}`);
+    }
     const nodeWindow = nodeCpuSeconds() - nodeBefore;
     const javaAfter = javaCpuSeconds();
     const javaWindow = javaBefore === null || javaAfter === null ? null : javaAfter - javaBefore;

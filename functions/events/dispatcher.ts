@@ -179,29 +179,59 @@ export const createEventDispatcher = (options: EventDispatcherOptions): EventDis
   const depsFor = (delivery: Delivery, aggregate?: InstanceAggregate | null): DeliveryDeps => ({ ...useCaseDeps, sender: media.webhookSender(sender, delivery, aggregate) });
 
   /**
-   * Instance reads for the fan-out, shared between events: an event reuses a read (done or in
-   * flight) only when that read started after the event's own timestamp, and less than
-   * `aggregateMaxAgeMs` ago. So the webhook configuration an event is fanned out with is never
-   * older than the event: a webhook enabled or disabled before the event happened is seen, as with
-   * a read per event, while a burst of events costs one read per instance per round trip.
+   * Instance reads for the fan-out, shared between events. An event uses a read only if that read
+   * started after the event's own timestamp (and less than `aggregateMaxAgeMs` ago), so the webhook
+   * configuration an event is fanned out with is never older than the event: a webhook enabled or
+   * disabled before the event happened is seen, as with a read per event. At most one read per
+   * instance is in flight: events that need a newer one meanwhile all wait for the single read that
+   * starts when it ends, so a burst costs about one read per round trip instead of one per event.
    */
   const aggregateMaxAgeMs = options.aggregateMaxAgeMs ?? 2_000;
   const firstAttemptWaitMs = options.firstAttemptWaitMs ?? 1_000;
-  const reads = new Map<string, { startedAt: number; value: Promise<InstanceAggregate | null> }>();
+  interface Reads {
+    latest: { startedAt: number; value: Promise<InstanceAggregate | null> } | null;
+    inFlight: Promise<void> | null;
+    next: Promise<InstanceAggregate | null> | null;
+  }
+  const reads = new Map<string, Reads>();
+  const startRead = (state: Reads, accountId: string, name: string): Promise<InstanceAggregate | null> => {
+    const read = { startedAt: Date.now(), value: deps.instances.get(accountId, name) };
+    state.latest = read;
+    const settled = read.value.then(
+      () => undefined,
+      () => {
+        if (state.latest === read) state.latest = null;
+      },
+    );
+    state.inFlight = settled;
+    void settled.then(() => {
+      if (state.inFlight === settled) state.inFlight = null;
+    });
+    return read.value;
+  };
   const readFor = (record: EventRecord): Pick<InstanceRepository, 'get'> => ({
     get: (accountId: string, name: string) => {
       const key = `${accountId}#${name}`;
       const eventAt = Date.parse(record.timestamp);
-      const now = Date.now();
-      const current = reads.get(key);
-      if (current && current.startedAt > eventAt && now - current.startedAt < aggregateMaxAgeMs) return current.value;
-      if (reads.size >= 10_000) reads.clear();
-      const read = { startedAt: now, value: deps.instances.get(accountId, name) };
-      reads.set(key, read);
-      read.value.catch(() => {
-        if (reads.get(key) === read) reads.delete(key);
-      });
-      return read.value;
+      let state = reads.get(key);
+      if (!state) {
+        if (reads.size >= 10_000) reads.clear();
+        state = { latest: null, inFlight: null, next: null };
+        reads.set(key, state);
+      }
+      const { latest } = state;
+      if (latest && latest.startedAt > eventAt && Date.now() - latest.startedAt < aggregateMaxAgeMs) return latest.value;
+      // Queued behind the read in flight: it starts after this event arrived, so after its timestamp.
+      if (state.next) return state.next;
+      if (state.inFlight) {
+        const current = state;
+        state.next = state.inFlight.then(() => {
+          current.next = null;
+          return startRead(current, accountId, name);
+        });
+        return state.next;
+      }
+      return startRead(state, accountId, name);
     },
   });
   /** Deliveries with an attempt in flight or waiting here: a sweep never starts them twice. */

@@ -22,6 +22,12 @@ export interface EmbeddedEventDeliveryOptions {
   consumers?: number;
   /** Queue messages received and not yet deleted (being fanned out) at most (default 1000). */
   maxInProgress?: number;
+  /**
+   * After a receive that returned fewer than 10 messages, a loop waits this long before the next
+   * one (default 50 ms), so that receives (and their deletes) carry several messages each under a
+   * steady trickle instead of one: a few ms of latency for a fraction of the requests.
+   */
+  gatherMs?: number;
   /** Long-poll wait, seconds (default 1: a stop never waits longer). */
   waitTimeSeconds?: number;
   /** Retry sweep interval (default 500 ms). */
@@ -62,6 +68,7 @@ export const startEmbeddedEventDelivery = (options: EmbeddedEventDeliveryOptions
    * batch is deleted once its deliveries are written.
    */
   const maxInProgress = options.maxInProgress ?? 1000;
+  const gatherMs = options.gatherMs ?? 50;
   let inProgress = 0;
   const processing = new Set<Promise<void>>();
   let roomWaiters: (() => void)[] = [];
@@ -97,6 +104,7 @@ export const startEmbeddedEventDelivery = (options: EmbeddedEventDeliveryOptions
         );
         const messages = (out.Messages ?? []).map((message) => ({ id: message.MessageId as string, body: message.Body ?? '', receipt: message.ReceiptHandle as string }));
         if (messages.length === 0) continue;
+        const gather = messages.length < 10 && gatherMs > 0 ? new Promise((resolve) => setTimeout(resolve, gatherMs)) : null;
         inProgress += messages.length;
         const work = fanOutAndDelete(messages).finally(() => {
           inProgress -= messages.length;
@@ -106,6 +114,7 @@ export const startEmbeddedEventDelivery = (options: EmbeddedEventDeliveryOptions
           for (const resolve of waiters) resolve();
         });
         processing.add(work);
+        await gather;
       } catch (error) {
         if (stopped) return;
         logger.error('events queue poll failed', { error: error instanceof Error ? error.message : String(error) });

@@ -12,6 +12,7 @@ import {
 } from '@whiskeysockets/baileys';
 import { cancellationCodes, transactWrite, type DynamoContext } from '../../shared/adapters/dynamodb/document-client.ts';
 import { keys } from '../../shared/adapters/dynamodb/table.ts';
+import type { TransactBatcher, TransactItem } from '../../shared/adapters/dynamodb/transact-batcher.ts';
 import type { Fence } from '../../shared/domain/fleet/fleet.ts';
 import type { InstanceCipher } from '../../shared/domain/ports/keyring.port.ts';
 import type { Logger } from '../../shared/domain/ports/runtime.port.ts';
@@ -66,15 +67,11 @@ export interface DynamoAuthStateInput {
   fence: () => Fence | null;
   logger: Logger;
   /**
-   * Write-behind for Signal keys (default off): `keys.set` returns at once and the writes of
-   * every call made meanwhile go out together in fenced transactions (the newest value per key),
-   * one flush at a time. It takes the durable commit off Baileys' per-socket message chain
-   * (decrypt → commit → receipt, one message at a time), which otherwise caps an instance at one
-   * message per transaction round trip. It is only safe together with a barrier that holds every
-   * outgoing frame (receipts first) until `durable()` resolves: without one, a crash can lose key
-   * updates of messages already acknowledged to WhatsApp.
+   * Group commit shared by the runner's sessions: fenced writes of several instances made at the
+   * same time go in one transaction (one lease check per shard). Each caller still returns only
+   * once its own writes are stored, so this changes no guarantee, only the number of requests.
    */
-  writeBehind?: boolean;
+  batcher?: TransactBatcher;
 }
 
 /** Baileys' `SignalKeyStore`, always asynchronous. */
@@ -97,11 +94,6 @@ export interface DynamoAuthState {
   wipe(): Promise<void>;
   /** Paired with a phone: `creds.me` alone is written before pairing completes (§6). */
   isLinked(): boolean;
-  /**
-   * Resolves when every key write made so far is stored (at once without `writeBehind`); rejects
-   * when one of them cannot be (then every later `keys.set` rejects too).
-   */
-  durable(): Promise<void>;
 }
 
 type KeyType = keyof SignalDataTypeMap;
@@ -180,6 +172,11 @@ export async function createDynamoAuthState(ctx: DynamoContext, input: DynamoAut
           ),
         ],
       };
+      if (input.batcher) {
+        if (await input.batcher.write(request.TransactItems as TransactItem[])) continue;
+        logger.warn('auth state write fenced out', { instanceId, shard: current.shard, epoch: current.epoch });
+        throw new FencedOutError(instanceId, current);
+      }
       const cancelled = await transactWrite(doc, request, TRANSACTION_ATTEMPTS);
       if (cancelled === null) continue;
       if (cancellationCodes(cancelled)[0] === 'ConditionalCheckFailed') {
@@ -211,93 +208,18 @@ export async function createDynamoAuthState(ctx: DynamoContext, input: DynamoAut
     return result;
   };
 
-  // ——— write-behind (see `writeBehind`) ———
-  /** Key writes not yet committed, newest value per item, with the value for reads meanwhile. */
-  const unflushed = new Map<string, Write & { type: string; id: string; value: unknown }>();
-  /** Writes of the flush in flight: reads must still see them. */
-  let flushing = new Map<string, Write & { type: string; id: string; value: unknown }>();
-  let flushLoop: Promise<void> | null = null;
-  let flushFailure: unknown = null;
-  const itemId = (key: { sk: string }) => key.sk;
-
-  const flushAll = async (): Promise<void> => {
-    while (unflushed.size > 0) {
-      const batch = [...unflushed.values()].slice(0, WRITES_PER_TRANSACTION);
-      flushing = new Map(batch.map((write) => [itemId(write.key), write]));
-      for (const write of batch) unflushed.delete(itemId(write.key));
-      try {
-        await commit(batch.map(({ key, sealed }) => ({ key, sealed })));
-      } catch (error) {
-        flushFailure = error;
-        logger.error('auth state write-behind failed', { instanceId, error: String(error) });
-        unflushed.clear();
-        throw error;
-      } finally {
-        flushing = new Map();
-      }
-    }
-  };
-  const startFlush = (): Promise<void> => {
-    if (!flushLoop) {
-      flushLoop = track(
-        flushAll().finally(() => {
-          flushLoop = null;
-          // Writes that arrived during the last commit of a failed loop are dropped with it.
-          if (unflushed.size > 0 && flushFailure === null) void startFlush().catch(() => undefined);
-        }),
-      );
-    }
-    return flushLoop;
-  };
-  const durable = async (): Promise<void> => {
-    while (flushLoop || unflushed.size > 0) {
-      if (flushFailure !== null) throw flushFailure;
-      await startFlush();
-    }
-    if (flushFailure !== null) throw flushFailure;
-  };
-
   const set = async (data: SignalDataSet): Promise<void> => {
-    const writes: (Write & { type: string; id: string; value: unknown })[] = [];
+    const writes: Write[] = [];
     for (const [type, values] of Object.entries(data)) {
       for (const [id, value] of Object.entries(values ?? {})) {
         writes.push({
-          type,
-          id,
-          value,
           key: keys.authKey(instanceId, type, id),
           // `undefined` is treated like `null`, as Baileys' own file store does.
           sealed: value === null || value === undefined ? null : cipher.seal(keyField(type, id), serialise(value)),
         });
       }
     }
-    if (writes.length === 0) return;
-    if (!input.writeBehind) {
-      await track(commit(writes));
-      return;
-    }
-    if (wiped) throw new AuthStateWipedError(instanceId);
-    if (flushFailure !== null) throw flushFailure;
-    for (const write of writes) {
-      // Re-inserted so that the newest write of an item goes out after the older ones it replaces.
-      unflushed.delete(itemId(write.key));
-      unflushed.set(itemId(write.key), write);
-    }
-    void startFlush().catch(() => undefined);
-  };
-
-  /** Reads see writes not yet stored (write-behind), newest first. */
-  const getOverlaid = async <T extends KeyType>(type: T, ids: string[]): Promise<{ [id: string]: SignalDataTypeMap[T] }> => {
-    if (!input.writeBehind || (unflushed.size === 0 && flushing.size === 0)) return get(type, ids);
-    const result: { [id: string]: SignalDataTypeMap[T] } = {};
-    const rest: string[] = [];
-    for (const id of ids) {
-      const sk = itemId(keys.authKey(instanceId, type, id));
-      const write = unflushed.get(sk) ?? flushing.get(sk);
-      if (!write) rest.push(id);
-      else if (write.sealed !== null) result[id] = write.value as SignalDataTypeMap[T];
-    }
-    return rest.length > 0 ? { ...(await get(type, rest)), ...result } : result;
+    if (writes.length > 0) await track(commit(writes));
   };
 
   // Saves run one after another. `pending` is the save not started yet: later callers join it, and
@@ -318,7 +240,7 @@ export async function createDynamoAuthState(ctx: DynamoContext, input: DynamoAut
   };
 
   // Kept assignable to Baileys' own type, so a Baileys upgrade that changes it fails the build.
-  const state = { creds, keys: { get: getOverlaid, set } } satisfies AuthenticationState;
+  const state = { creds, keys: { get, set } } satisfies AuthenticationState;
   return {
     state,
     saveCreds,
@@ -328,13 +250,11 @@ export async function createDynamoAuthState(ctx: DynamoContext, input: DynamoAut
       // unfinished pairing must not depend on a lease. Writes still in flight settle first, and
       // this store refuses later ones, so nothing it wrote can reappear after the wipe.
       wiped = true;
-      unflushed.clear();
       await Promise.allSettled([...inFlight]);
       await wipeAuthState(ctx, instanceId);
       logger.info('auth state wiped', { instanceId });
     },
     isLinked: () => !!(creds.me?.id && creds.account),
-    durable,
   };
 }
 

@@ -384,6 +384,39 @@ describe('webhooks: configuration, durable delivery, delivery log and replay', (
       expect(entry).toMatchObject({ status: 'delivered', attempts: 3, lastStatusCode: 200 });
     });
 
+    it('logs a delivery whose first attempt is still waiting on a slow receiver, then records its outcome', async () => {
+      // Prepare: a receiver that holds every request until released.
+      const held: (() => void)[] = [];
+      const slow = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => held.push(() => res.writeHead(204).end()));
+      });
+      await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+      try {
+        const instance = await createInstance('dl-slow');
+        await call('POST', '/api/events/webhook/dl-slow', { url: `http://127.0.0.1:${(slow.address() as AddressInfo).port}/slow` });
+        // Act
+        const record = await publish(instance, 'message.exchange');
+        // Assess: the entry exists while the attempt waits (a crash now would not lose the event)…
+        const [pending] = await waitFor('the entry of the attempt in flight', async () => {
+          const log = await deliveriesOf('dl-slow');
+          return log.length ? log : undefined;
+        });
+        expect(pending).toMatchObject({ eventId: record.id, status: 'pending', attempts: 1 });
+        expect(held).toHaveLength(1);
+        // …and records the attempt's outcome once the receiver answers.
+        held.shift()!();
+        const [entry] = await waitFor('delivered', async () => {
+          const log = await deliveriesOf('dl-slow');
+          return log[0]?.status === 'delivered' ? log : undefined;
+        });
+        expect(entry).toMatchObject({ eventId: record.id, status: 'delivered', attempts: 1, lastStatusCode: 204 });
+      } finally {
+        for (const release of held) release();
+        await new Promise<void>((resolve) => (slow.close(() => resolve()), slow.closeAllConnections()));
+      }
+    });
+
     it('a webhook filtered to call.update receives no message.exchange', async () => {
       // Prepare
       const instance = await createInstance('dl-filter');

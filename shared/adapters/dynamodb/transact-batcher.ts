@@ -74,7 +74,7 @@ export const createTransactBatcher = (doc: Pick<DynamoDBDocumentClient, 'send'>,
   const keyAttributes = options.keyAttributes ?? ['pk', 'sk'];
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
 
-  const queue: Pending[] = [];
+  let queue: Pending[] = [];
   /** Items written by a transaction in flight: later writes to them wait, to keep their order. */
   const busy = new Map<string, number>();
   let running = 0;
@@ -95,7 +95,9 @@ export const createTransactBatcher = (doc: Pick<DynamoDBDocumentClient, 'send'>,
     const checksInBatch = new Set<string>();
     let count = 0;
     let bytes = 0;
-    for (let index = 0; index < queue.length; ) {
+    /** Queue positions taken into the batch (removed from the queue in one pass at the end). */
+    const taken = new Set<number>();
+    for (let index = 0; index < queue.length; index += 1) {
       const pending = queue[index] as Pending;
       const writes = pending.keys.filter((key): key is string => key !== null);
       const conflict =
@@ -109,12 +111,11 @@ export const createTransactBatcher = (doc: Pick<DynamoDBDocumentClient, 'send'>,
         });
       if (conflict) {
         for (const key of writes) blocked.add(key);
-        index += 1;
         continue;
       }
       const added = pending.items.filter((_, i) => pending.checks[i] === null || !checksInBatch.has(pending.checks[i] as string)).length;
       if (batch.length > 0 && (count + added > maxItems || bytes + pending.bytes > maxBytes)) break;
-      queue.splice(index, 1);
+      taken.add(index);
       batch.push(pending);
       count += added;
       bytes += pending.bytes;
@@ -126,6 +127,7 @@ export const createTransactBatcher = (doc: Pick<DynamoDBDocumentClient, 'send'>,
         checked.set(key, (checked.get(key) ?? new Set()).add(check));
       });
     }
+    if (taken.size > 0) queue = queue.filter((_, index) => !taken.has(index));
     return batch;
   };
 

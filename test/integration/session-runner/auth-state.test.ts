@@ -5,6 +5,7 @@ import { proto, type SignalDataSet } from '@whiskeysockets/baileys';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { documentClient, type DynamoContext } from '../../../shared/adapters/dynamodb/document-client.ts';
 import { ensureTable, keys } from '../../../shared/adapters/dynamodb/table.ts';
+import { createTransactBatcher, type TransactBatcher } from '../../../shared/adapters/dynamodb/transact-batcher.ts';
 import { LocalKeyring } from '../../../shared/adapters/keys/keyring.local.ts';
 import { createSecretVault } from '../../../shared/adapters/keys/secret-vault.ts';
 import { SecretUnreadableError } from '../../../shared/domain/errors/secret-unreadable.error.ts';
@@ -89,12 +90,16 @@ describe('DynamoDB auth state', () => {
     return { id, cipher: await vault.newInstanceCipher(id), fence: await leasedShard() };
   }
 
-  function open(instance: Instance, options: { fence?: () => Fence | null; context?: DynamoContext } = {}): Promise<DynamoAuthState> {
+  function open(
+    instance: Instance,
+    options: { fence?: () => Fence | null; context?: DynamoContext; batcher?: TransactBatcher } = {},
+  ): Promise<DynamoAuthState> {
     return createDynamoAuthState(options.context ?? ctx, {
       instanceId: instance.id,
       cipher: instance.cipher,
       fence: options.fence ?? (() => instance.fence),
       logger,
+      ...(options.batcher ? { batcher: options.batcher } : {}),
     });
   }
 
@@ -539,6 +544,35 @@ describe('DynamoDB auth state', () => {
       expect(failure).toBeInstanceOf(Error);
       expect(failure).not.toBeInstanceOf(FencedOutError);
       expect(await partition(instance.id)).toEqual([]);
+    });
+  });
+
+  describe('group commit shared by sessions', () => {
+    it('lands concurrent commits of several instances together, and fences out only the stale one', async () => {
+      // Prepare: three instances, one of whose shard was taken over by another runner.
+      const { context, sent } = recordingContext();
+      const batcher = createTransactBatcher(context.doc, { concurrency: 1 });
+      const [a, b, stale] = await Promise.all([newInstance(), newInstance(), newInstance()]);
+      const authA = await open(a, { context, batcher });
+      const authB = await open(b, { context, batcher });
+      const authStale = await open(stale, { context, batcher });
+      await takeOver(stale.fence.shard, 'r2', 2);
+      sent.length = 0;
+
+      // Act
+      const outcome = await Promise.allSettled([
+        authA.state.keys.set({ session: { peer: new Uint8Array([1]) } }),
+        authB.state.keys.set({ session: { peer: new Uint8Array([2]) } }),
+        authStale.state.keys.set({ session: { peer: new Uint8Array([3]) } }),
+      ]);
+
+      // Assess
+      expect(outcome.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+      expect((outcome[2] as PromiseRejectedResult).reason).toBeInstanceOf(FencedOutError);
+      expect(sent.filter((call) => call.name === 'TransactWriteCommand').length).toBeLessThan(3);
+      expect((await (await open(a)).state.keys.get('session', ['peer'])).peer).toEqual(Buffer.from([1]));
+      expect((await (await open(b)).state.keys.get('session', ['peer'])).peer).toEqual(Buffer.from([2]));
+      expect(await partition(stale.id)).toEqual([]);
     });
   });
 });
