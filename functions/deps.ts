@@ -1,9 +1,15 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { ulid } from 'ulid';
 import { createAccountRepository } from '../shared/adapters/dynamodb/account-repository.dynamodb.ts';
 import { documentClient } from '../shared/adapters/dynamodb/document-client.ts';
 import { createInstanceRepository } from '../shared/adapters/dynamodb/instance-repository.dynamodb.ts';
+import { createDynamoIdempotencyStore } from '../shared/adapters/dynamodb/idempotency-store.dynamodb.ts';
+import { createDynamoMessageStore } from '../shared/adapters/dynamodb/message-store.dynamodb.ts';
+import { createDynamoQuotedMessageLookup, createDynamoSendOutcomeStore } from '../shared/adapters/dynamodb/send-tracking.dynamodb.ts';
+import type { IdempotencyStore } from '../shared/domain/messages/idempotency.ts';
+import type { QuotedMessage, SendOutcomeStore } from '../shared/domain/messages/send.command.ts';
+import type { MessageStore } from '../shared/domain/ports/message-store.port.ts';
 import { createTokenDirectory } from '../shared/adapters/dynamodb/token-directory.dynamodb.ts';
 import { createSecretVault } from '../shared/adapters/keys/secret-vault.ts';
 import { createTokenHasher } from '../shared/adapters/keys/token-hasher.ts';
@@ -41,6 +47,12 @@ export interface AppDeps {
   qrToDataUrl: (qr: string) => Promise<string>;
   /** Closes WebSocket streams on instance deletion and TokenAccount rotation (spec §3.7). */
   streams: StreamControl;
+  /** Send routes (spec §2.3): the message store, the runner's send outcomes, quoted-message look-ups, idempotency keys. */
+  messageStore: MessageStore;
+  outcomes: SendOutcomeStore;
+  findQuoted(instanceId: string, messageId: string): Promise<QuotedMessage | null>;
+  idempotency: IdempotencyStore;
+  randomHex(): string;
 }
 
 export interface AppDepsInput {
@@ -83,5 +95,10 @@ export const createAppDeps = (input: AppDepsInput): AppDeps => {
     connectWaitMs: input.connectWaitMs,
     qrToDataUrl: (qr) => QRCode.toDataURL(qr, { errorCorrectionLevel: 'L', margin: 2 }),
     streams: input.streams ?? noStreams,
+    messageStore: createDynamoMessageStore(context, { clock: input.clock }),
+    outcomes: createDynamoSendOutcomeStore(context, { clock: input.clock }),
+    findQuoted: createDynamoQuotedMessageLookup(context, { clock: input.clock }),
+    idempotency: createDynamoIdempotencyStore(context, { clock: input.clock }),
+    randomHex: () => randomBytes(8).toString('hex'),
   };
 };

@@ -9,6 +9,7 @@ import { webhookHandlers } from './events/webhook.handlers.ts';
 import { websocketHandlers } from './events/websocket.handlers.ts';
 import { instanceHandlers } from './instance/instance.handlers.ts';
 import { metricsHandlers } from './instance/metrics.handler.ts';
+import { messageModule } from './message/message.handlers.ts';
 
 /**
  * The Lambda handlers `infra/` points at (one function per route group). Dependencies are built
@@ -37,5 +38,7 @@ export const dispatcher = lazy(async () => {
   const handler = sqsHandler(createEventDispatcher({ deps, dynamo, s3, baseUrl }));
   return (event: SQSEvent) => handler(event);
 });
+/** The 13 send routes (spec §2.3). */
+export const message = lazy(async () => messageModule((await awsContext()).deps));
 export const admin = lazy(async () => adminModule(await awsDeps()));
 

@@ -11,6 +11,7 @@ import { authorizerHandler } from '../functions/authorizer/authorizer.handler.ts
 import { createAppDeps, type AppDeps } from '../functions/deps.ts';
 import { instanceHandlers } from '../functions/instance/instance.handlers.ts';
 import { metricsHandlers } from '../functions/instance/metrics.handler.ts';
+import { messageModule } from '../functions/message/message.handlers.ts';
 import { healthHandler } from '../functions/system/health.handler.ts';
 import { createBaileysConnectionFactory } from '../session-runner/baileys/baileys-connection.ts';
 import { createSqsCommandBus } from '../shared/adapters/sqs/command-bus.sqs.ts';
@@ -196,6 +197,8 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       events: createSqsEventPublisher({ sqs, queueUrl: queueUrls.at(-1) as string, s3, bucket: embeddedResources.mediaBucket }),
       waitTimeSeconds: options.consumerWaitSeconds,
       media: createMediaIngest({ ...mediaDeps, spool: spoolMediaToFile(), platformBucket: embeddedResources.mediaBucket }),
+      // The sandbox bans nobody: no gaps or daily cap there (WhatsApp's throttling pauses still apply).
+      ...(sandbox ? { pacing: { enabled: false } } : {}),
     });
     await runner.start();
     runnerRef = runner;
@@ -216,6 +219,7 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       modules: {
         instance: moduleHandler(new Map([...instanceHandlers(deps), ...metricsHandlers(deps, { dynamo: dynamoContext })])),
         events: moduleHandler(new Map([...webhookHandlers(deps, { dynamo: dynamoContext }), ...websocketHandlers(deps)])),
+        message: messageModule(deps),
         admin: adminModule(deps),
         system: async () => health(),
         ...(sandbox ? { sandbox: sandboxModule(deps, sandbox) } : {}),

@@ -2,6 +2,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { randomUUID } from 'node:crypto';
 import type { DynamoContext } from '../shared/adapters/dynamodb/document-client.ts';
 import { createDynamoMessageStore } from '../shared/adapters/dynamodb/message-store.dynamodb.ts';
+import { createTransactBatcher } from '../shared/adapters/dynamodb/transact-batcher.ts';
 import { createSessionRepository } from '../shared/adapters/dynamodb/session-repository.dynamodb.ts';
 import { shardOf } from '../shared/domain/fleet/fleet.ts';
 import type { EventPublisher } from '../shared/domain/events/event.ts';
@@ -15,6 +16,9 @@ import { createShardConsumer, type ShardConsumer } from './consumer/shard-consum
 import { createLeaseManager, type LeaseManager } from './leases/lease-manager.ts';
 import { createLeaseStore } from './leases/lease-store.dynamodb.ts';
 import { createSessionSupervisor, type SupervisorDeps } from './supervisor/session-supervisor.ts';
+import { createMessageSender } from './messaging/sender.ts';
+import { createDynamoSendOutcomeStore } from '../shared/adapters/dynamodb/send-tracking.dynamodb.ts';
+import { createPacer, type PacingConfig } from '../shared/domain/messages/pacing.ts';
 
 export interface RunnerOptions {
   dynamo: DynamoContext;
@@ -37,6 +41,8 @@ export interface RunnerOptions {
   events?: EventPublisher;
   /** Stores incoming media before a message event is published (shared/domain/use-cases/media.use-cases.ts). */
   media?: SupervisorDeps['media'];
+  /** Anti-ban pacing of API sends (defaults: shared/domain/messages/pacing.ts). */
+  pacing?: Partial<PacingConfig>;
 }
 
 /**
@@ -68,13 +74,16 @@ export const createRunner = (options: RunnerOptions) => {
     },
   };
   let manager: LeaseManager | null = null;
+  // Baileys commits Signal keys once per decrypted message, one message at a time per socket: the
+  // commits of all sessions share transactions (one at a time, so they never race on a lease item).
+  const authCommits = createTransactBatcher(options.dynamo.doc, { concurrency: 1 });
 
   const supervisor = createSessionSupervisor({
     factory: options.factory,
     instances: options.instances,
     sessions,
     vault: options.vault,
-    loadAuthState: ({ instanceId, cipher, fence }) => createDynamoAuthState(options.dynamo, { instanceId, cipher, fence, logger: options.logger }),
+    loadAuthState: ({ instanceId, cipher, fence }) => createDynamoAuthState(options.dynamo, { instanceId, cipher, fence, logger: options.logger, batcher: authCommits }),
     fenceOf: (shard) => (crashed ? null : (manager?.fenceOf(shard) ?? null)),
     shardOf: (instanceId) => shardOf(instanceId, options.shards),
     clock: options.clock,
@@ -88,6 +97,15 @@ export const createRunner = (options: RunnerOptions) => {
     newEventId: () => ulid(),
     media: options.media,
     alarm: (name, ref) => options.logger.error(`alarm: ${name}`, { metric: `zapfleet.${name}`, instanceId: ref.instanceId }),
+    sender: createMessageSender({
+      messages: createDynamoMessageStore(options.dynamo, { clock: options.clock }),
+      outcomes: createDynamoSendOutcomeStore(options.dynamo, { clock: options.clock }),
+      events: options.events,
+      newEventId: () => ulid(),
+      pacer: createPacer(options.pacing, { clock: options.clock, random: Math.random }),
+      clock: options.clock,
+      logger: options.logger,
+    }),
   });
 
   manager = createLeaseManager({

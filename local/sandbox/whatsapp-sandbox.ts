@@ -118,6 +118,13 @@ export interface WhatsAppSandbox {
   readonly mediaOrigin: string;
   /** Outbound messages the linked device sent, decrypted, with their ids and recipients (for assertions). */
   outbound(number: string): OutboundMessage[];
+  /** An outbound message as the contact decrypted it (location, contacts, poll, reaction, quote context…), by id. */
+  outboundMessage(id: string): proto.IMessage | undefined;
+  /**
+   * Whether a number is on WhatsApp for USync (`onWhatsApp`). Every well-formed number is, except
+   * numbers starting with `999` (no such country code) and numbers set here to `false`.
+   */
+  setRegistered(number: string, registered: boolean): void;
   /** Inbound messages sent to the linked number with how they were encrypted and how far they got. */
   inbound(number: string): InboundMessage[];
   /** Closes the device's socket the way WhatsApp does for a given code. */
@@ -234,6 +241,8 @@ class Sandbox implements WhatsAppSandbox {
   private readonly connections = new Set<Conn>();
   private readonly accounts = new Map<string, Account>();
   private readonly contacts = new Map<string, SignalParty>();
+  private readonly unregistered = new Set<string>();
+  private readonly outboundMessages = new Map<string, proto.IMessage>();
   /** Synthetic LIDs: Baileys rc14 only fetches sessions for contacts whose LID it knows. */
   private readonly lidToNumber = new Map<string, string>();
   private readonly numberToLid = new Map<string, string>();
@@ -387,6 +396,19 @@ class Sandbox implements WhatsAppSandbox {
       });
     }
     return id;
+  }
+
+  setRegistered(number: string, registered: boolean): void {
+    if (registered) this.unregistered.delete(number);
+    else this.unregistered.add(number);
+  }
+
+  private isRegistered(number: string): boolean {
+    return isWellFormedNumber(number) && !number.startsWith('999') && !this.unregistered.has(number);
+  }
+
+  outboundMessage(id: string): proto.IMessage | undefined {
+    return this.outboundMessages.get(id);
   }
 
   outbound(number: string): OutboundMessage[] {
@@ -746,7 +768,7 @@ class Sandbox implements WhatsAppSandbox {
       const phone = textOf(child(user, 'contact'))?.replace(/\D/g, '');
       const target = parseJid(user.attrs.jid);
       const number = target ? this.numberOf(target.user, target.server) : phone;
-      const registered = number !== undefined && isWellFormedNumber(number);
+      const registered = number !== undefined && this.isRegistered(number);
       const jid = user.attrs.jid ?? userJid(phone ?? '');
       const content: BinaryNode[] = [];
       for (const protocol of protocols) {
@@ -797,7 +819,10 @@ class Sandbox implements WhatsAppSandbox {
       if (type !== 'pkmsg' && type !== 'msg') continue;
       try {
         const message = await this.party(number).decrypt(sender, type, ciphertext);
-        if (number === recipientNumber) record.text = messageText(message);
+        if (number === recipientNumber) {
+          record.text = messageText(message);
+          this.outboundMessages.set(id, message);
+        }
       } catch (error) {
         this.log.warn({ err: error, id, to: copy.attrs.jid }, 'simulated device could not decrypt');
         if (number === recipientNumber) record.error = (error as Error).message;

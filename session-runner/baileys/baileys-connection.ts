@@ -2,10 +2,12 @@ import makeWASocket, {
   Browsers,
   jidNormalizedUser,
   makeCacheableSignalKeyStore,
+  type AnyMessageContent,
   type AuthenticationState,
   type CacheStore,
   type ConnectionState,
   type UserFacingSocketConfig,
+  type WAMessage,
   type WASocket,
 } from '@whiskeysockets/baileys';
 import { HttpsProxyAgent } from 'https-proxy-agent';
@@ -302,6 +304,8 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
         for (const message of messages) {
           const key = message.key;
           if (!key?.remoteJid || !key.id) continue;
+          // Sent through `send`: the sender stores and publishes it with its API fields (source…).
+          if (key.fromMe && ownSends.delete(key.id)) continue;
           const text = message.message?.conversation ?? message.message?.extendedTextMessage?.text ?? null;
           const media = mediaSourceOf(message, { mediaOrigin: factory.mediaOrigin, dispatcher: downloads });
           const event: WaMessageEvent = {
@@ -323,6 +327,13 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
           }
         }
       });
+      // API sends (`send`): ids whose own-event echo is skipped, and waiters for WhatsApp's server ack.
+      const ownSends = new Set<string>();
+      const ackWaiters = new Map<string, (error: string | null) => void>();
+      sock.ws.on('CB:ack,class:message', (node: { attrs: Record<string, string> }) => {
+        ackWaiters.get(node.attrs.id ?? '')?.(node.attrs.error ?? null);
+      });
+      const ackTimeoutMs = 15_000;
       // group.flow (spec §3.2): membership, join requests and metadata changes.
       const participantAction: Record<string, string> = { add: 'joined', remove: 'left', promote: 'promoted', demote: 'demoted' };
       sock.ev.on('group-participants.update', (update) => {
@@ -385,6 +396,36 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
         rejectCall: (callId, from) => sock.rejectCall(callId, from),
         sendText: async (toJid, text) => (await sock.sendMessage(toJid, { text }))?.key.id ?? '',
         markRead: (keys) => sock.readMessages(keys),
+        send: async (toJid, content, options) => {
+          const id = options.messageId;
+          let timer: NodeJS.Timeout | undefined;
+          const acked = new Promise<string | null>((resolve) => {
+            ackWaiters.set(id, resolve);
+            // No ack in time: the stanza went out; the receipts (or their absence) tell the rest.
+            timer = setTimeout(() => resolve(null), ackTimeoutMs);
+          });
+          ownSends.add(id);
+          try {
+            await sock.sendMessage(toJid, content as unknown as AnyMessageContent, {
+              messageId: id,
+              timestamp: options.timestamp,
+              ...(options.quoted ? { quoted: options.quoted as unknown as WAMessage } : {}),
+            });
+            const error = await acked;
+            if (error !== null) throw Object.assign(new Error(`WhatsApp refused the message (error ${error})`), { code: error });
+          } catch (error) {
+            ownSends.delete(id);
+            const status = (error as { output?: { statusCode?: number } }).output?.statusCode;
+            throw status !== undefined && (error as { code?: unknown }).code === undefined ? Object.assign(error as Error, { code: status }) : error;
+          } finally {
+            clearTimeout(timer);
+            ackWaiters.delete(id);
+            // The echo comes on the next tick after the send; never keep an id longer than a minute.
+            setTimeout(() => ownSends.delete(id), 60_000).unref();
+          }
+        },
+        onWhatsApp: async (jids) => (await sock.onWhatsApp(...jids)) ?? [],
+        sendChatPresence: (toJid, state) => sock.sendPresenceUpdate(state, toJid),
         logout: async () => {
           // Unlinking asks WhatsApp to remove the device; the socket closes whatever the answer,
           // and a missing answer must not hold the caller (logout, delete) for a query timeout.

@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import type { SessionCommand } from '../../shared/domain/fleet/commands.ts';
+import type { OutboundSend } from '../../shared/domain/messages/send.command.ts';
 import type { Logger } from '../../shared/domain/ports/runtime.port.ts';
 import type { Timers } from '../leases/lease-manager.ts';
 
@@ -31,6 +32,19 @@ const sessionCommandSchema = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('logout') }),
   z.object({ ...base, type: z.literal('delete') }),
   z.object({ ...base, type: z.literal('settings') }),
+  // The request was validated by the API (send.schemas.ts); here only its envelope is checked.
+  z.object({
+    ...base,
+    type: z.literal('send'),
+    send: z.object({
+      messageId: z.string().min(1),
+      timestamp: z.string().min(1),
+      chatJid: z.string().min(1),
+      request: z.custom<OutboundSend['request']>((value) => typeof value === 'object' && value !== null && typeof (value as { kind?: unknown }).kind === 'string'),
+      quoted: z.custom<OutboundSend['quoted']>((value) => value === null || typeof value === 'object'),
+      exchange: z.record(z.string(), z.unknown()),
+    }),
+  }),
 ]) satisfies z.ZodType<SessionCommand>;
 
 /** Lifecycle of each message, for metrics and tests; logging is already done here. */

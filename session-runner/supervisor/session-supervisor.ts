@@ -55,6 +55,8 @@ export interface SupervisorDeps {
   media?: (ref: InstanceRef, event: Extract<WaEvent, { type: 'message' }>) => Promise<void>;
   /** Called for close codes an operator must hear about (405 client rejected, 440 replaced, 403). */
   alarm?: (name: 'client_version_rejected' | 'session_replaced' | 'forbidden', ref: InstanceRef) => void;
+  /** API sends (session-runner/messaging/sender.ts): handed over at once, run in the sender's own per-instance lane. */
+  sender?: { accept(command: Extract<SessionCommand, { type: 'send' }>, connection: () => WaConnection | null): void };
 }
 
 interface Linking {
@@ -101,6 +103,8 @@ const contractReasons: Record<string, string> = {
   session_moved: 'session_moved',
 };
 const maxBackoffMs = 60_000;
+/** Tries per event before a publish failure is given up (and logged). */
+const publishAttempts = 4;
 
 /**
  * Owns every WhatsApp socket of one runner: opens them for commands and restores, and applies
@@ -132,18 +136,28 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
   /** Events are at least once from here on: a publish that fails is logged, never swallowed silently. */
   const publish = async (session: Pick<Session, 'ref'>, event: EventName, data: Record<string, unknown>) => {
     if (!deps.events || !deps.newEventId) return;
-    try {
-      await deps.events.publish({
-        id: deps.newEventId(),
-        event,
-        instanceId: session.ref.instanceId,
-        accountId: session.ref.accountId,
-        instanceName: session.ref.instanceName,
-        timestamp: deps.clock.now().toISOString(),
-        data,
-      });
-    } catch (error) {
-      deps.logger.error('event not published', { instanceId: session.ref.instanceId, event, error: String(error) });
+    const record = {
+      id: deps.newEventId(),
+      event,
+      instanceId: session.ref.instanceId,
+      accountId: session.ref.accountId,
+      instanceName: session.ref.instanceName,
+      timestamp: deps.clock.now().toISOString(),
+      data,
+    };
+    // A queue that refuses for a moment (throttling, a dropped connection) does not cost the event:
+    // the same record (same id) is published again, a few times, before it is given up and logged.
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await deps.events.publish(record);
+        return;
+      } catch (error) {
+        if (attempt >= publishAttempts) {
+          deps.logger.error('event not published', { instanceId: session.ref.instanceId, event, eventId: record.id, error: String(error) });
+          return;
+        }
+        await new Promise<void>((resolve) => deps.timers.setTimeout(resolve, 200 * attempt));
+      }
     }
   };
 
@@ -562,6 +576,13 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
         if (session.connected && session.conn && before !== session.settings.keepOnlineStatus) await session.conn.sendPresence(session.settings.keepOnlineStatus);
         return;
       }
+      case 'send':
+        // Typing delays and pacing must hold neither this instance's serial work nor the shard's queue.
+        deps.sender?.accept(command, () => {
+          const session = sessions.get(ref.instanceId);
+          return session?.connected ? session.conn : null;
+        });
+        return;
     }
   };
 

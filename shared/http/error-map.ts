@@ -33,6 +33,15 @@ export const errorMap = {
   'account.has_instances': { status: 409, message: 'Account still has instances' },
   'validation.failed': { status: 400, message: null },
   internal: { status: 500, message: 'Internal server error' },
+  'idempotency.different_request': { status: 409, message: 'Idempotency key already used with a different request' },
+  'idempotency.in_progress': { status: 409, message: 'A request with this idempotency key is still in progress' },
+  'message.quoted_not_found': { status: 404, message: 'Quoted message not found' },
+  'message.number_not_registered': { status: 400, message: 'Number not registered on WhatsApp' },
+  /** `Failed to send message: <reason>` (spec §2.3.2): the detail is the whole message. */
+  'message.send_failed': { status: 500, message: null },
+  /** 501 (spec §0.9): a kind this server cannot send yet; the detail names it. */
+  'message.unsupported': { status: 501, message: null },
+  'message.participant_required': { status: 400, message: 'participant is required for reactions to group messages not sent by this instance' },
 } as const satisfies Record<ErrorCode, ErrorRendering>;
 
 export const renderError = (code: ErrorCode, detail?: string): { status: number; message: string } => {

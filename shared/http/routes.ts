@@ -1,7 +1,7 @@
 import type { RouteAuth } from '../domain/use-cases/authorize.use-case.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-export type RouteModule = 'instance' | 'events' | 'admin' | 'system' | 'sandbox';
+export type RouteModule = 'instance' | 'events' | 'message' | 'admin' | 'system' | 'sandbox';
 
 /**
  * The route table, shared by the embedded server (routing), the handlers (auth rules, 500
@@ -50,6 +50,20 @@ export const routes: readonly RouteDef[] = [
   route('GET', '/api/events/getWebsocket/{instance}', 'events', 'getWebsocket', 'Failed to get websocket configuration'),
   route('GET', '/api/events/deliveries/{instance}', 'events', 'listDeliveries', 'Failed to get deliveries'),
   route('POST', '/api/events/replay/{instance}', 'events', 'replay', 'Failed to replay events'),
+  /** The 13 send routes (spec §2.3); operation = the kind. */
+  route('POST', '/api/message/text/{instance}', 'message', 'text', 'Failed to send message: internal error'),
+  route('POST', '/api/message/media/{instance}', 'message', 'media', 'Failed to send message: internal error'),
+  route('POST', '/api/message/sticker/{instance}', 'message', 'sticker', 'Failed to send message: internal error'),
+  route('POST', '/api/message/location/{instance}', 'message', 'location', 'Failed to send message: internal error'),
+  route('POST', '/api/message/contact/{instance}', 'message', 'contact', 'Failed to send message: internal error'),
+  route('POST', '/api/message/reaction/{instance}', 'message', 'reaction', 'Failed to send message: internal error'),
+  route('POST', '/api/message/poll/{instance}', 'message', 'poll', 'Failed to send message: internal error'),
+  route('POST', '/api/message/carousel/{instance}', 'message', 'carousel', 'Failed to send message: internal error'),
+  route('POST', '/api/message/button/{instance}', 'message', 'button', 'Failed to send message: internal error'),
+  route('POST', '/api/message/list/{instance}', 'message', 'list', 'Failed to send message: internal error'),
+  route('POST', '/api/message/form/{instance}', 'message', 'form', 'Failed to send message: internal error'),
+  route('POST', '/api/message/pix/{instance}', 'message', 'pix', 'Failed to send message: internal error'),
+  route('POST', '/api/message/status/{instance}', 'message', 'status', 'Failed to send message: internal error'),
   route('POST', '/admin/accounts', 'admin', 'createAccount', 'Internal server error', { auth: 'admin' }),
   route('GET', '/admin/accounts', 'admin', 'listAccounts', 'Internal server error', { auth: 'admin' }),
   route('PATCH', '/admin/accounts/{id}', 'admin', 'updateAccount', 'Internal server error', { auth: 'admin' }),

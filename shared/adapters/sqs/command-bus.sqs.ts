@@ -9,6 +9,19 @@ export interface SqsCommandBusOptions {
 }
 
 /**
+ * JSON whose characters outside the Basic Multilingual Plane (emoji) are written as `\uXXXX`
+ * surrogate pairs: the same JSON to a parser, but accepted by every SQS implementation (fauxqs,
+ * the embedded stack's queue, refuses raw characters above U+FFFD).
+ */
+export const sqsSafeJson = (value: unknown): string =>
+  JSON.stringify(value).replace(/[\u{10000}-\u{10FFFF}]/gu, (char) => {
+    const code = char.codePointAt(0) as number;
+    const high = Math.floor((code - 0x10000) / 0x400) + 0xd800;
+    const low = ((code - 0x10000) % 0x400) + 0xdc00;
+    return `\\u${high.toString(16)}\\u${low.toString(16)}`;
+  });
+
+/**
  * Puts each command on the FIFO queue of the shard that owns its instance (ARCHITECTURE §4):
  * the instance id as message group keeps one instance's commands in order, the command id as
  * deduplication id makes a retried send harmless within SQS's 5-minute window.
@@ -18,7 +31,7 @@ export const createSqsCommandBus = ({ sqs, queueUrlOf, shards }: SqsCommandBusOp
     await sqs.send(
       new SendMessageCommand({
         QueueUrl: queueUrlOf(shardOf(command.instanceId, shards)),
-        MessageBody: JSON.stringify(command),
+        MessageBody: sqsSafeJson(command),
         MessageGroupId: command.instanceId,
         MessageDeduplicationId: command.commandId,
       }),

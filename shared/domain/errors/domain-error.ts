@@ -28,6 +28,13 @@ export const errorCodes = [
   'account.has_instances',
   'validation.failed',
   'internal',
+  'idempotency.different_request',
+  'idempotency.in_progress',
+  'message.quoted_not_found',
+  'message.number_not_registered',
+  'message.send_failed',
+  'message.unsupported',
+  'message.participant_required',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

@@ -1,3 +1,5 @@
+import type { OutboundSend } from '../messages/send.command.ts';
+
 /**
  * Commands from the control plane to the session runners, one SQS FIFO queue per shard
  * (`MessageGroupId` = instance id keeps per-instance order, `MessageDeduplicationId` = command id).
@@ -25,7 +27,9 @@ export type SessionCommand =
   /** The instance is being deleted: stop the socket, log out if linked, wipe the auth state. */
   | (CommandBase & { type: 'delete' })
   /** Settings changed: re-read them (presence is applied at once when connected). */
-  | (CommandBase & { type: 'settings' });
+  | (CommandBase & { type: 'settings' })
+  /** Send one message (spec §2.3): the API stored it as `pending`; the runner sends it and records the outcome. */
+  | (CommandBase & { type: 'send'; send: OutboundSend });
 
 export type SessionCommandType = SessionCommand['type'];
 

@@ -20,6 +20,34 @@ export interface WaConnection {
   logout(): Promise<void>;
   /** Closes the socket and keeps the saved session. */
   stop(): void;
+  /**
+   * Sends one message under the given id (API sends, spec §2.3); resolves once WhatsApp's server
+   * acknowledged it, or after the adapter's ack timeout (the stanza went out). Throws a
+   * `WaSendError`-shaped error (`code`: WhatsApp's ack error or Baileys' status) when refused.
+   * The message is not reported back as a `message` event: the caller stores and publishes it.
+   * Optional so that scripted doubles need not implement sending.
+   */
+  send?(toJid: string, content: WaOutgoingContent, options: WaSendOptions): Promise<void>;
+  /** Which of these user JIDs are on WhatsApp (one USync query). */
+  onWhatsApp?(jids: string[]): Promise<{ jid: string; exists: boolean }[]>;
+  /** Chat state in one chat: "typing…" (`composing`) or stopped (`paused`). */
+  sendChatPresence?(toJid: string, state: 'composing' | 'paused'): Promise<void>;
+}
+
+/** Baileys' `AnyMessageContent`, built by session-runner/messaging (opaque to the domain). */
+export type WaOutgoingContent = Record<string, unknown>;
+
+export interface WaSendOptions {
+  messageId: string;
+  /** The message time (the API's, so the stored message keeps one key). */
+  timestamp: Date;
+  /** The quoted message as Baileys' `WAMessage` (`{ key, message }`), or `null`. */
+  quoted: Record<string, unknown> | null;
+}
+
+/** What a refused send carries: WhatsApp's ack error (`'463'`, `'479'`, …) or an HTTP-like status (429). */
+export interface WaSendError extends Error {
+  code?: string | number;
 }
 
 export interface WaMessageKey {
