@@ -21,6 +21,7 @@ import type { Keyring, SecretVault, TokenHasher } from '../shared/domain/ports/k
 import type { OutboundTargetPolicy } from '../shared/domain/ports/outbound-target.port.ts';
 import type { AccountRepository, InstanceRepository, TokenDirectory } from '../shared/domain/ports/repositories.port.ts';
 import type { Clock, IdGenerator, Logger } from '../shared/domain/ports/runtime.port.ts';
+import { createInstanceReadCache, type InstanceReadCache } from '../shared/adapters/dynamodb/instance-read-cache.ts';
 import { noStreams, type StreamControl } from '../shared/domain/ports/stream-control.port.ts';
 import type { CorsConfig } from '../shared/http/responses.ts';
 
@@ -53,6 +54,8 @@ export interface AppDeps {
   findQuoted(instanceId: string, messageId: string): Promise<QuotedMessage | null>;
   idempotency: IdempotencyStore;
   randomHex(): string;
+  /** Cached single-instance reads for `GET /api/instance/list` (embedded stack only, see instance-read-cache.ts). */
+  instanceReads?: InstanceReadCache;
 }
 
 export interface AppDepsInput {
@@ -72,13 +75,17 @@ export interface AppDepsInput {
   clock?: Clock;
   /** Where the process's WebSocket streams are closed; none by default. */
   streams?: StreamControl;
+  /** Only for a process that makes every write to the table itself (the embedded stack). */
+  cacheInstanceReads?: boolean;
 }
 
 export const createAppDeps = (input: AppDepsInput): AppDeps => {
   const context = { doc: documentClient(input.dynamo), tableName: input.tableName };
+  const instances = createInstanceRepository(context);
   return {
     accounts: createAccountRepository(context),
-    instances: createInstanceRepository(context),
+    instances,
+    ...(input.cacheInstanceReads ? { instanceReads: createInstanceReadCache(input.dynamo, instances) } : {}),
     directory: createTokenDirectory(context),
     vault: createSecretVault(input.keyring),
     tokens: createTokenHasher(input.pepper),

@@ -151,6 +151,8 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       outbound: { allowPrivate: config.allowPrivateTargets, allowLoopback: config.allowLoopbackTargets },
       bus: createSqsCommandBus({ sqs, queueUrlOf: (shard) => queueUrls[shard] as string, shards: embeddedResources.shards }),
       connectWaitMs: 60_000,
+      // One process makes every write to the table: the list may read through a cache it invalidates.
+      cacheInstanceReads: true,
       streams: {
         instanceDeleted: async (ref) => hubRef?.instanceDeleted(ref),
         accountTokenRotated: async (ref) => hubRef?.accountTokenRotated(ref),

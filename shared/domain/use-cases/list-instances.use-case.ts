@@ -8,6 +8,8 @@ import type { InstanceRepository } from '../ports/repositories.port.ts';
 export interface ListInstancesDeps {
   instances: InstanceRepository;
   vault: SecretVault;
+  /** Where single-instance reads come from when the process keeps a read cache (embedded stack). */
+  instanceReads?: Pick<InstanceRepository, 'get'>;
 }
 
 /** `a, b ,a` → `['a', 'b']`: spaces around commas allowed, empties and duplicates dropped. */
@@ -25,14 +27,15 @@ export const parseNameList = (value: string | undefined): string[] => [
  */
 export const listInstances = async (deps: ListInstancesDeps, input: { principal: TokenEntry; instanceName?: string }) => {
   const { principal } = input;
+  const reads = deps.instanceReads ?? deps.instances;
   let found: InstanceAggregate[];
   if (principal.kind === 'instance') {
-    const own = await deps.instances.get(principal.accountId, principal.instanceName);
+    const own = await reads.get(principal.accountId, principal.instanceName);
     found = own ? [own] : [];
   } else {
     const names = parseNameList(input.instanceName);
     if (names.length === 1) {
-      const one = await deps.instances.get(principal.accountId, names[0] as string);
+      const one = await reads.get(principal.accountId, names[0] as string);
       if (!one) throw new DomainError('instance.not_found');
       found = [one];
     } else {
