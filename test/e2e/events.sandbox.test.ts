@@ -94,4 +94,22 @@ describe('events through the sandbox', () => {
     expect(log.status).toBe(200);
     expect(log.body.deliveries.some((entry: { eventId: string }) => entry.eventId === hook.body.id)).toBe(true);
   });
+
+  it('delivers text with characters outside the Basic Multilingual Plane (emoji) unchanged', async () => {
+    // Prepare
+    const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/emoji`;
+    const created = await stack.call('POST', '/api/instance/new', { token: stack.accountToken, body: { name: 'emoji', webhookEnabled: true, webhookURL: hookUrl } });
+    const token = created.body.instance.token as string;
+    await stack.call('GET', '/api/instance/connect/emoji', { token });
+    await waitFor(() => received.find((r) => r.body.event === 'instance.state' && r.body.instanceData.instance === 'emoji' && r.body.data.state === 'connected'), 'emoji connected');
+    const text = 'olá 👋🏽 tudo bem? 𝄞 ✓';
+
+    // Act
+    const sent = await stack.call('POST', '/sandbox/inbound/emoji', { token, body: { from: '5511944442222', text } });
+
+    // Assess
+    expect(sent.status).toBe(202);
+    const hook = await waitFor(() => received.find((r) => r.body.event === 'message.exchange' && r.body.data.id === sent.body.messageId), 'the emoji message on the webhook');
+    expect(hook.body.data.message.content).toEqual({ text });
+  });
 });

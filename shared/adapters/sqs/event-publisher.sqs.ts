@@ -2,6 +2,7 @@ import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/clie
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { EventPublisher, EventRecord } from '../../domain/events/event.ts';
 import { createSqsSendBatcher } from './send-batcher.ts';
+import { sqsSafeJson } from './sqs-json.ts';
 
 /** SQS takes 256 KiB per message; events above this go to S3 and the queue carries a pointer. */
 export const inlineEventLimitBytes = 200 * 1024;
@@ -20,7 +21,7 @@ export const createSqsEventPublisher = (options: { sqs: SQSClient; queueUrl: str
   const batcher = createSqsSendBatcher({ sqs: options.sqs, queueUrl: options.queueUrl });
   return {
     async publish(record) {
-      const json = JSON.stringify(record);
+      const json = sqsSafeJson(record);
       if (Buffer.byteLength(json) <= inlineEventLimitBytes) {
         // The QueuedEvent `{ record }`, without serialising the record twice.
         await batcher.send(`{"record":${json}}`);
@@ -29,7 +30,7 @@ export const createSqsEventPublisher = (options: { sqs: SQSClient; queueUrl: str
       const key = `events/${record.instanceId}/${record.id}.json`;
       await options.s3.send(new PutObjectCommand({ Bucket: options.bucket, Key: key, Body: json, ContentType: 'application/json' }));
       const body: QueuedEvent = { pointer: { bucket: options.bucket, key } };
-      await batcher.send(JSON.stringify(body));
+      await batcher.send(sqsSafeJson(body));
     },
   };
 };
