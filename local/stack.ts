@@ -18,7 +18,7 @@ import { createSqsCommandBus } from '../shared/adapters/sqs/command-bus.sqs.ts';
 import { createSqsEventPublisher } from '../shared/adapters/sqs/event-publisher.sqs.ts';
 import { createS3MediaObjects } from '../shared/adapters/s3/media-objects.s3.ts';
 import { createMediaDelivery } from '../shared/domain/events/media.ts';
-import { createMediaIngest } from '../shared/domain/use-cases/media.use-cases.ts';
+import { createMediaEraser, createMediaIngest } from '../shared/domain/use-cases/media.use-cases.ts';
 import { spoolMediaToFile } from '../session-runner/baileys/media-download.ts';
 import { createRunner, type Runner } from '../session-runner/runner.ts';
 import { assertWhatsAppCertificateUntouched } from '../session-runner/baileys/wa-certificate.ts';
@@ -199,6 +199,7 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       events: createSqsEventPublisher({ sqs, queueUrl: queueUrls.at(-1) as string, s3, bucket: embeddedResources.mediaBucket }),
       waitTimeSeconds: options.consumerWaitSeconds,
       media: createMediaIngest({ ...mediaDeps, spool: spoolMediaToFile(), platformBucket: embeddedResources.mediaBucket }),
+      forgetMedia: createMediaEraser({ objects: mediaObjects, platformBucket: embeddedResources.mediaBucket, logger }),
       // The sandbox bans nobody: no gaps or daily cap there (WhatsApp's throttling pauses still apply).
       ...(sandbox ? { pacing: { enabled: false } } : {}),
     });

@@ -9,7 +9,7 @@ import { KmsKeyring } from '../shared/adapters/keys/keyring.kms.ts';
 import { createSecretVault } from '../shared/adapters/keys/secret-vault.ts';
 import { createOutboundTargetPolicy } from '../shared/adapters/net/outbound-target-policy.ts';
 import { createS3MediaObjects } from '../shared/adapters/s3/media-objects.s3.ts';
-import { createMediaIngest } from '../shared/domain/use-cases/media.use-cases.ts';
+import { createMediaEraser, createMediaIngest } from '../shared/domain/use-cases/media.use-cases.ts';
 import { createLogger } from '../shared/observability/logger.ts';
 import { spoolMediaToFile } from './baileys/media-download.ts';
 import { createBaileysConnectionFactory } from './baileys/baileys-connection.ts';
@@ -48,11 +48,13 @@ const main = async () => {
   const instances = createInstanceRepository(dynamo);
   const vault = createSecretVault(new KmsKeyring(new KMSClient({}), config.ZAPFLEET_KMS_KEY_ID));
   // Incoming media: the instance's own bucket (custom endpoints follow the outbound-target rules), else the platform bucket.
+  const mediaObjects = createS3MediaObjects({ platform: new S3Client({}) });
+  const forgetMedia = createMediaEraser({ objects: mediaObjects, platformBucket: config.ZAPFLEET_MEDIA_BUCKET ?? null, logger });
   const media = createMediaIngest({
     instances,
     vault,
     outbound: createOutboundTargetPolicy({ allowPrivate: config.ZAPFLEET_ALLOW_PRIVATE_TARGETS === 'true', allowLoopback: false }),
-    objects: createS3MediaObjects({ platform: new S3Client({}) }),
+    objects: mediaObjects,
     spool: spoolMediaToFile(),
     logger,
     platformBucket: config.ZAPFLEET_MEDIA_BUCKET ?? null,
@@ -72,6 +74,7 @@ const main = async () => {
     logger,
     clock: { now: () => new Date() },
     media,
+    forgetMedia,
   });
   process.on('unhandledRejection', (reason: unknown) => logger.error('unhandled rejection', { error: String(reason) }));
   const drain = (signal: string) => {

@@ -41,6 +41,8 @@ export interface RunnerOptions {
   events?: EventPublisher;
   /** Stores incoming media before a message event is published (shared/domain/use-cases/media.use-cases.ts). */
   media?: SupervisorDeps['media'];
+  /** Removes a deleted instance's media from the platform bucket (shared/domain/use-cases/media.use-cases.ts). */
+  forgetMedia?: SupervisorDeps['forgetMedia'];
   /** Anti-ban pacing of API sends (defaults: shared/domain/messages/pacing.ts). */
   pacing?: Partial<PacingConfig>;
 }
@@ -96,6 +98,7 @@ export const createRunner = (options: RunnerOptions) => {
     messages: createDynamoMessageStore(options.dynamo, { clock: options.clock }),
     newEventId: () => ulid(),
     media: options.media,
+    forgetMedia: options.forgetMedia,
     alarm: (name, ref) => options.logger.error(`alarm: ${name}`, { metric: `zapfleet.${name}`, instanceId: ref.instanceId }),
     sender: createMessageSender({
       messages: createDynamoMessageStore(options.dynamo, { clock: options.clock }),

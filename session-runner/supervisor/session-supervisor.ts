@@ -53,6 +53,8 @@ export interface SupervisorDeps {
   messages?: MessageStore;
   /** Stores a message's media and names it in `exchange.media.stored`, before the message is stored and published; never throws. */
   media?: (ref: InstanceRef, event: Extract<WaEvent, { type: 'message' }>) => Promise<void>;
+  /** Removes the media kept for a deleted instance in the platform bucket; never throws. */
+  forgetMedia?: (ref: InstanceRef) => Promise<void>;
   /** Called for close codes an operator must hear about (405 client rejected, 440 replaced, 403). */
   alarm?: (name: 'client_version_rejected' | 'session_replaced' | 'forbidden', ref: InstanceRef) => void;
   /** API sends (session-runner/messaging/sender.ts): handed over at once, run in the sender's own per-instance lane. */
@@ -561,6 +563,7 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
         }
         const hadSavedSession = await wipeAuthOf(ref, session);
         await deps.sessions.forget(ref.instanceId);
+        if (command.type === 'delete') await deps.forgetMedia?.(ref);
         // Spec #5: logged_out is emitted when the state changes, also for a disconnected instance
         // whose saved session this runner holds no socket for (stopped after 405, 440, a move…).
         if (command.type === 'logout' && (session || hadSavedSession)) await record({ ref }, 'logged_out', 'api_logout', { hasSession: false });

@@ -20,10 +20,10 @@ interface Received {
   body: { event: string; id: string; data: Record<string, any>; instanceData: { instance: string } };
 }
 
-const waitFor = async <T>(probe: () => T | null | undefined | false, what: string, timeoutMs = 30_000): Promise<T> => {
+const waitFor = async <T>(probe: () => T | null | undefined | false | Promise<T | null | undefined | false>, what: string, timeoutMs = 30_000): Promise<T> => {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = probe();
+    const value = await probe();
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -107,6 +107,21 @@ describe('media through the sandbox', () => {
     const fetched = await fetch(s3Url);
     expect(fetched.status).toBe(200);
     expect(Buffer.from(await fetched.arrayBuffer()).equals(image)).toBe(true);
+  });
+
+  it('deleting the instance removes its media from the platform bucket: the URL no longer serves it', async () => {
+    // Prepare
+    const token = await connected('media-deleted');
+    const messageId = await inbound('media-deleted', token, { media: { type: 'image', base64: randomBytes(2_000).toString('base64'), mimetype: 'image/png' } });
+    const s3Url = (await exchangeOf(messageId)).body.data.message.media.s3Url as string;
+    expect((await fetch(s3Url)).status).toBe(200);
+
+    // Act
+    const deleted = await stack.call('DELETE', '/api/instance/delete/media-deleted', { token: stack.accountToken });
+
+    // Assess: the runner handles the delete from its queue, then the object is gone.
+    expect(deleted.status).toBe(200);
+    await waitFor(async () => (await fetch(s3Url)).status === 404, 'the stored media to be deleted');
   });
 
   it('adds the same bytes as base64 to the webhook and the WebSocket that ask for mediaBase64', async () => {

@@ -4,6 +4,7 @@ import { DomainError } from '../../domain/errors/domain-error.ts';
 import type { ChatwootRequestRecord, InstanceAggregate, InstanceRecord, WebhookRecord } from '../../domain/instance/instance.ts';
 import type { InstancePatch, InstanceRepository } from '../../domain/ports/repositories.port.ts';
 import { cancellationCodes, hasOldItem, queryAll, stripKeys, transactWrite, type DynamoContext } from './document-client.ts';
+import { deliveryKeys } from './delivery-repository.dynamodb.ts';
 import { keys } from './table.ts';
 import { tokenItem } from './token-directory.dynamodb.ts';
 
@@ -142,6 +143,8 @@ export const createInstanceRepository = ({ doc, tableName }: DynamoContext): Ins
         ...(await queryWhole(keys.authPartition(instance.id))),
         ...(await queryWhole(keys.session(instance.id).pk)),
         ...(await queryWhole(keys.messagePartition(instance.id))),
+        // The delivery log too (spec D53); an attempt still in flight may write one row back, which its TTL removes.
+        ...(await queryWhole(deliveryKeys.partition(instance.id))),
       ];
       const subItems = [...runtimeItems, ...items.filter((item) => item.entity !== 'instance')];
       for (let i = 0; i < subItems.length; i += 25) {

@@ -1,4 +1,4 @@
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createReadStream } from 'node:fs';
 import type { MediaBucket, MediaObjectStore } from '../../domain/ports/media.port.ts';
 import { objectUrl, presignS3Get } from './presign.ts';
@@ -69,6 +69,20 @@ export const createS3MediaObjects = (options: S3MediaObjectsOptions): MediaObjec
       withClient(target, async (client) => {
         const object = await client.send(new GetObjectCommand({ Bucket: target.bucket, Key: key }));
         return Buffer.from(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+      }),
+
+    deletePrefix: (target, prefix) =>
+      withClient(target, async (client) => {
+        let deleted = 0;
+        // Each listing page (≤ 1000 keys) is one DeleteObjects; the next listing starts afresh.
+        for (;;) {
+          const page = await client.send(new ListObjectsV2Command({ Bucket: target.bucket, Prefix: prefix }));
+          const objects = (page.Contents ?? []).flatMap((object) => (object.Key ? [{ Key: object.Key }] : []));
+          if (objects.length === 0) return deleted;
+          const out = await client.send(new DeleteObjectsCommand({ Bucket: target.bucket, Delete: { Objects: objects, Quiet: true } }));
+          if (out.Errors?.length) throw new Error(`S3 refused to delete ${out.Errors.length} object(s): ${out.Errors[0]?.Code ?? 'unknown error'}`);
+          deleted += objects.length;
+        }
       }),
   };
 };

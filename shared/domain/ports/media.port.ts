@@ -54,4 +54,6 @@ export interface MediaObjectStore {
   presignGet(target: MediaBucket, key: string, ttlSeconds: number): Promise<string>;
   /** The whole object (callers only ask for small ones). */
   read(target: MediaBucket, key: string): Promise<Buffer>;
+  /** Deletes every object whose key starts with `prefix`; returns how many. */
+  deletePrefix(target: MediaBucket, prefix: string): Promise<number>;
 }

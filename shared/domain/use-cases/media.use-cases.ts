@@ -140,3 +140,18 @@ export const createMediaIngest = (deps: MediaIngestDeps) => {
 };
 
 export type MediaIngest = ReturnType<typeof createMediaIngest>;
+
+/**
+ * Deleting an instance removes the media kept in the platform bucket for it (spec #6, D53); objects
+ * in the customer's own bucket are left alone. Called by the runner when it handles the delete.
+ */
+export const createMediaEraser =
+  (deps: { objects: MediaObjectStore; platformBucket: string | null; logger: Logger }) =>
+  async (ref: InstanceRef): Promise<void> => {
+    if (!deps.platformBucket) return;
+    try {
+      await deps.objects.deletePrefix({ kind: 'platform', bucket: deps.platformBucket }, `${ref.instanceId}/`);
+    } catch (error) {
+      deps.logger.warn('stored media of a deleted instance not removed', { instanceId: ref.instanceId, error: error instanceof Error ? error.message : String(error) });
+    }
+  };

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createAccountRepository } from '../../../shared/adapters/dynamodb/account-repository.dynamodb.ts';
 import { documentClient } from '../../../shared/adapters/dynamodb/document-client.ts';
@@ -429,6 +429,8 @@ describe('DynamoDB instance repository', () => {
       const neighbour = await newAccount();
       await instances.create(newInstance(instance(neighbour.id, 'doomed2')));
       const aggregate = await instances.get(owner.id, 'doomed');
+      const deliveryLog = { pk: `DELIVERY#${record.id}`, sk: '01JSX3A8B2C4D6E8F0G2H4J6K8#default', entity: 'delivery', status: 'delivered' };
+      await doc.send(new PutCommand({ TableName: tableName, Item: deliveryLog }));
 
       // Act
       const deleted = await instances.delete(aggregate!);
@@ -436,6 +438,8 @@ describe('DynamoDB instance repository', () => {
       // Assess
       expect(deleted).toBe(true);
       expect(await rawItems(owner.id, 'INSTANCE#')).toEqual([]);
+      const log = await doc.send(new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': deliveryLog.pk } }));
+      expect(log.Items).toEqual([]);
       expect(await directory.authenticate(record.tokenHash, 'global', WINDOW)).toBeNull();
       expect((await accounts.get(owner.id))?.instanceCount).toBe(0);
       expect(await instances.get(neighbour.id, 'doomed2')).not.toBeNull();

@@ -79,6 +79,7 @@ const fakeObjects = (content: Buffer = Buffer.from('hello')) => {
     put: async (target, key) => void calls.push({ op: 'put', target, key }),
     presignGet: async (target, key) => (calls.push({ op: 'presign', target, key }), `https://signed.example/${target.bucket}/${key}?X-Amz-Signature=abc`),
     read: async (target, key) => (calls.push({ op: 'read', target, key }), content),
+    deletePrefix: async (target, key) => (calls.push({ op: 'deletePrefix', target, key }), 0),
   };
   return { objects, calls };
 };
