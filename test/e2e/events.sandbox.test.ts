@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startTestStack, type TestStack } from '../support/stack.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 /**
  * Events end to end in the embedded stack: the sandbox drives real Baileys, the runner emits,
@@ -15,16 +16,6 @@ interface Received {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- event payloads are asserted field by field
   body: { event: string; id: string; timestamp: string; data: Record<string, any>; instanceData: Record<string, unknown> };
 }
-
-const waitFor = async <T>(probe: () => T | null | undefined | false, what: string, timeoutMs = 30_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-};
 
 describe('events through the sandbox', () => {
   let stack: TestStack;

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startTestStack, type TestStack } from '../support/stack.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 /**
  * Incoming media end to end (issue 4, part 5): the sandbox's contact sends media encrypted the
@@ -19,16 +20,6 @@ interface Received {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- event payloads are asserted field by field
   body: { event: string; id: string; data: Record<string, any>; instanceData: { instance: string } };
 }
-
-const waitFor = async <T>(probe: () => T | null | undefined | false | Promise<T | null | undefined | false>, what: string, timeoutMs = 30_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-};
 
 describe('media through the sandbox', () => {
   let stack: TestStack;

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OutboundMessage } from '../../local/sandbox/whatsapp-sandbox.ts';
 import { startTestStack, type TestStack } from '../support/stack.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 /**
  * The send routes (spec §2.3) end to end: HTTP → API (stores pending, enqueues) → the in-process
@@ -13,16 +14,6 @@ interface Hook {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- event payloads are asserted field by field
   body: { event: string; data: Record<string, any> };
 }
-
-const waitFor = async <T>(probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, what: string, timeoutMs = 30_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-};
 
 describe('sending messages through the sandbox', () => {
   let stack: TestStack;

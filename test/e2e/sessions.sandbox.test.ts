@@ -1,6 +1,7 @@
 import { QueryCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startTestStack, type TestStack } from '../support/stack.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 /**
  * Linking and keeping numbers connected, over HTTP, with ZAPFLEET_DRIVER=sandbox: real Baileys
@@ -8,16 +9,6 @@ import { startTestStack, type TestStack } from '../support/stack.ts';
  */
 
 const sandboxEnv = { ZAPFLEET_DRIVER: 'sandbox', ZAPFLEET_SANDBOX_SCAN_MS: '200' };
-
-const waitFor = async <T>(probe: () => Promise<T | null | undefined | false>, what: string, timeoutMs = 30_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-};
 
 describe('sessions through the WhatsApp sandbox', () => {
   let stack: TestStack;
