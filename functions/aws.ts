@@ -32,6 +32,8 @@ const AwsConfig = z.object({
   ZAPFLEET_LOG_LEVEL: z.enum(['info', 'warn', 'error', 'silent']).default('info'),
   /** `<BASE_URL>`: the public origin, as event envelopes carry it. */
   ZAPFLEET_BASE_URL: z.url(),
+  /** The platform media bucket; also holds commands too large for a queue message (sends with big base64 media). */
+  ZAPFLEET_MEDIA_BUCKET: z.string().min(3).optional(),
   /** The shard command queues, comma-separated, in shard order. */
   ZAPFLEET_COMMAND_QUEUE_URLS: z.string().min(1),
   /**
@@ -99,7 +101,12 @@ export const awsContext = (env: NodeJS.ProcessEnv = process.env): Promise<AwsCon
       limits: { ip: config.ZAPFLEET_RATE_LIMIT_IP, admin: config.ZAPFLEET_RATE_LIMIT_ADMIN },
       outbound: { allowPrivate: config.ZAPFLEET_ALLOW_PRIVATE_TARGETS === 'true', allowLoopback: false },
       health: {},
-      bus: createSqsCommandBus({ sqs: new SQSClient({}), queueUrlOf: (shard) => queueUrls[shard] as string, shards: queueUrls.length }),
+      bus: createSqsCommandBus({
+        sqs: new SQSClient({}),
+        queueUrlOf: (shard) => queueUrls[shard] as string,
+        shards: queueUrls.length,
+        ...(config.ZAPFLEET_MEDIA_BUCKET ? { overflow: { s3: new S3Client({}), bucket: config.ZAPFLEET_MEDIA_BUCKET } } : {}),
+      }),
       connectWaitMs: 25_000,
     });
     return { deps, dynamo: { doc: documentClient(dynamoClient), tableName: config.ZAPFLEET_TABLE_NAME }, s3: new S3Client({}), baseUrl: config.ZAPFLEET_BASE_URL };

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { defaultPacingConfig, type PacingConfig } from '../shared/domain/messages/pacing.ts';
 
 const booleanText = (name: string) =>
   z
@@ -36,6 +37,15 @@ export const EmbeddedConfigSchema = z.object({
   ZAPFLEET_DYNAMODB_ENDPOINT: z.url({ error: 'ZAPFLEET_DYNAMODB_ENDPOINT must be a URL' }).optional(),
   ZAPFLEET_DYNAMODB_PORT: integerText('ZAPFLEET_DYNAMODB_PORT', 0, 65535).default(0),
   ZAPFLEET_TABLE_NAME: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, { error: 'ZAPFLEET_TABLE_NAME must be 3-255 characters of [A-Za-z0-9_.-]' }).default('zapfleet'),
+  /** Anti-ban pacing of API sends (shared/domain/messages/pacing.ts); unset: on, except in sandbox mode. */
+  ZAPFLEET_PACING_ENABLED: booleanText('ZAPFLEET_PACING_ENABLED').optional(),
+  ZAPFLEET_PACING_MIN_GAP_MS: integerText('ZAPFLEET_PACING_MIN_GAP_MS', 0, 3_600_000).default(defaultPacingConfig.minGapMs),
+  ZAPFLEET_PACING_MAX_GAP_MS: integerText('ZAPFLEET_PACING_MAX_GAP_MS', 0, 3_600_000).default(defaultPacingConfig.minGapMs + defaultPacingConfig.jitterMs),
+  ZAPFLEET_PACING_DAILY_NEW_CONTACTS: integerText('ZAPFLEET_PACING_DAILY_NEW_CONTACTS', 0, 1_000_000).default(defaultPacingConfig.firstContactsPerDay),
+}).superRefine((config, context) => {
+  if (config.ZAPFLEET_PACING_MAX_GAP_MS < config.ZAPFLEET_PACING_MIN_GAP_MS) {
+    context.addIssue({ code: 'custom', path: ['ZAPFLEET_PACING_MAX_GAP_MS'], message: 'ZAPFLEET_PACING_MAX_GAP_MS must not be less than ZAPFLEET_PACING_MIN_GAP_MS' });
+  }
 });
 
 export interface EmbeddedConfig {
@@ -56,6 +66,8 @@ export interface EmbeddedConfig {
   dynamodbEndpoint: string | null;
   dynamodbPort: number;
   tableName: string;
+  /** Anti-ban pacing of the in-process runner; the gap is `minGapMs` plus a random share of `jitterMs`. */
+  pacing: Pick<PacingConfig, 'enabled' | 'minGapMs' | 'jitterMs' | 'firstContactsPerDay'>;
 }
 
 export class ConfigError extends Error {
@@ -86,5 +98,12 @@ export const loadEmbeddedConfig = (env: Readonly<Record<string, string | undefin
     dynamodbEndpoint: c.ZAPFLEET_DYNAMODB_ENDPOINT ?? null,
     dynamodbPort: c.ZAPFLEET_DYNAMODB_PORT,
     tableName: c.ZAPFLEET_TABLE_NAME,
+    pacing: {
+      // The sandbox bans nobody: no gaps or daily cap there unless asked for.
+      enabled: c.ZAPFLEET_PACING_ENABLED ?? c.ZAPFLEET_DRIVER !== 'sandbox',
+      minGapMs: c.ZAPFLEET_PACING_MIN_GAP_MS,
+      jitterMs: c.ZAPFLEET_PACING_MAX_GAP_MS - c.ZAPFLEET_PACING_MIN_GAP_MS,
+      firstContactsPerDay: c.ZAPFLEET_PACING_DAILY_NEW_CONTACTS,
+    },
   };
 };

@@ -149,7 +149,7 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       defaults: { instanceQuota: config.defaultInstanceQuota, rateLimits: { global: config.rateLimits.global, create: config.rateLimits.create } },
       limits: { ip: config.rateLimits.ip, admin: config.rateLimits.admin },
       outbound: { allowPrivate: config.allowPrivateTargets, allowLoopback: config.allowLoopbackTargets },
-      bus: createSqsCommandBus({ sqs, queueUrlOf: (shard) => queueUrls[shard] as string, shards: embeddedResources.shards }),
+      bus: createSqsCommandBus({ sqs, queueUrlOf: (shard) => queueUrls[shard] as string, shards: embeddedResources.shards, overflow: { s3, bucket: embeddedResources.mediaBucket } }),
       connectWaitMs: 60_000,
       // One process makes every write to the table: the list may read through a cache it invalidates.
       cacheInstanceReads: true,
@@ -198,10 +198,12 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       runnerId: `embedded-${randomBytes(6).toString('hex')}`,
       events: createSqsEventPublisher({ sqs, queueUrl: queueUrls.at(-1) as string, s3, bucket: embeddedResources.mediaBucket }),
       waitTimeSeconds: options.consumerWaitSeconds,
+      s3,
       media: createMediaIngest({ ...mediaDeps, spool: spoolMediaToFile(), platformBucket: embeddedResources.mediaBucket }),
       forgetMedia: createMediaEraser({ objects: mediaObjects, platformBucket: embeddedResources.mediaBucket, logger }),
-      // The sandbox bans nobody: no gaps or daily cap there (WhatsApp's throttling pauses still apply).
-      ...(sandbox ? { pacing: { enabled: false } } : {}),
+      outbound: deps.outbound,
+      // ZAPFLEET_PACING_*: off by default in sandbox mode (WhatsApp's throttling pauses still apply).
+      pacing: config.pacing,
     });
     await runner.start();
     runnerRef = runner;

@@ -9,12 +9,21 @@ import { KmsKeyring } from '../shared/adapters/keys/keyring.kms.ts';
 import { createSecretVault } from '../shared/adapters/keys/secret-vault.ts';
 import { createOutboundTargetPolicy } from '../shared/adapters/net/outbound-target-policy.ts';
 import { createS3MediaObjects } from '../shared/adapters/s3/media-objects.s3.ts';
+import { defaultPacingConfig } from '../shared/domain/messages/pacing.ts';
 import { createMediaEraser, createMediaIngest } from '../shared/domain/use-cases/media.use-cases.ts';
 import { createLogger } from '../shared/observability/logger.ts';
 import { spoolMediaToFile } from './baileys/media-download.ts';
 import { createBaileysConnectionFactory } from './baileys/baileys-connection.ts';
 import { assertWhatsAppCertificateUntouched } from './baileys/wa-certificate.ts';
 import { createRunner } from './runner.ts';
+
+/** A whole number 0–`max` given as text; a bad value names the variable. */
+const wholeNumber = (name: string, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { error: `${name} must be a whole number` })
+    .transform(Number)
+    .refine((value) => value <= max, { error: `${name} must be between 0 and ${max}` });
 
 /** The Fargate task's configuration, set by `infra/`; a bad value stops the task at start. */
 const RunnerConfig = z.object({
@@ -32,6 +41,15 @@ const RunnerConfig = z.object({
   ZAPFLEET_MEDIA_BUCKET: z.string().min(3).optional(),
   /** As for the API: customer S3 endpoints may be private addresses (self-hosted operators only). */
   ZAPFLEET_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false']).default('false'),
+  /** Anti-ban pacing of API sends (shared/domain/messages/pacing.ts; README "Sending messages"). */
+  ZAPFLEET_PACING_ENABLED: z.enum(['true', 'false'], { error: "ZAPFLEET_PACING_ENABLED must be 'true' or 'false'" }).default('true'),
+  ZAPFLEET_PACING_MIN_GAP_MS: wholeNumber('ZAPFLEET_PACING_MIN_GAP_MS', 3_600_000).default(defaultPacingConfig.minGapMs),
+  ZAPFLEET_PACING_MAX_GAP_MS: wholeNumber('ZAPFLEET_PACING_MAX_GAP_MS', 3_600_000).default(defaultPacingConfig.minGapMs + defaultPacingConfig.jitterMs),
+  ZAPFLEET_PACING_DAILY_NEW_CONTACTS: wholeNumber('ZAPFLEET_PACING_DAILY_NEW_CONTACTS', 1_000_000).default(defaultPacingConfig.firstContactsPerDay),
+}).superRefine((config, context) => {
+  if (config.ZAPFLEET_PACING_MAX_GAP_MS < config.ZAPFLEET_PACING_MIN_GAP_MS) {
+    context.addIssue({ code: 'custom', path: ['ZAPFLEET_PACING_MAX_GAP_MS'], message: 'ZAPFLEET_PACING_MAX_GAP_MS must not be less than ZAPFLEET_PACING_MIN_GAP_MS' });
+  }
 });
 
 /**
@@ -74,7 +92,14 @@ const main = async () => {
     logger,
     clock: { now: () => new Date() },
     media,
+    s3: new S3Client({}),
     forgetMedia,
+    pacing: {
+      enabled: config.ZAPFLEET_PACING_ENABLED === 'true',
+      minGapMs: config.ZAPFLEET_PACING_MIN_GAP_MS,
+      jitterMs: config.ZAPFLEET_PACING_MAX_GAP_MS - config.ZAPFLEET_PACING_MIN_GAP_MS,
+      firstContactsPerDay: config.ZAPFLEET_PACING_DAILY_NEW_CONTACTS,
+    },
   });
   process.on('unhandledRejection', (reason: unknown) => logger.error('unhandled rejection', { error: String(reason) }));
   const drain = (signal: string) => {

@@ -1,3 +1,4 @@
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { randomUUID } from 'node:crypto';
 import type { DynamoContext } from '../shared/adapters/dynamodb/document-client.ts';
@@ -6,6 +7,7 @@ import { createTransactBatcher } from '../shared/adapters/dynamodb/transact-batc
 import { createSessionRepository } from '../shared/adapters/dynamodb/session-repository.dynamodb.ts';
 import { shardOf } from '../shared/domain/fleet/fleet.ts';
 import type { EventPublisher } from '../shared/domain/events/event.ts';
+import type { OutboundTargetPolicy } from '../shared/domain/ports/outbound-target.port.ts';
 import { ulid } from 'ulid';
 import type { SecretVault } from '../shared/domain/ports/keyring.port.ts';
 import type { InstanceRepository } from '../shared/domain/ports/repositories.port.ts';
@@ -37,12 +39,16 @@ export interface RunnerOptions {
   waitTimeSeconds?: number;
   restoreStaggerMs?: number;
   linkTimeoutMs?: number;
+  /** Reads commands the command bus kept in S3 (a send with large base64 media). */
+  s3?: S3Client;
   /** Where the runner's events go (the events queue). */
   events?: EventPublisher;
   /** Stores incoming media before a message event is published (shared/domain/use-cases/media.use-cases.ts). */
   media?: SupervisorDeps['media'];
   /** Removes a deleted instance's media from the platform bucket (shared/domain/use-cases/media.use-cases.ts). */
   forgetMedia?: SupervisorDeps['forgetMedia'];
+  /** Outbound-target rules for media sent by URL (default: public targets only). */
+  outbound?: OutboundTargetPolicy;
   /** Anti-ban pacing of API sends (defaults: shared/domain/messages/pacing.ts). */
   pacing?: Partial<PacingConfig>;
 }
@@ -108,6 +114,7 @@ export const createRunner = (options: RunnerOptions) => {
       pacer: createPacer(options.pacing, { clock: options.clock, random: Math.random }),
       clock: options.clock,
       logger: options.logger,
+      ...(options.outbound ? { outbound: options.outbound } : {}),
     }),
   });
 
@@ -127,6 +134,7 @@ export const createRunner = (options: RunnerOptions) => {
         queueUrl: options.queueUrlOf(lease.shard),
         handle: (command) => supervisor.handle(command),
         logger: options.logger,
+        ...(options.s3 ? { s3: options.s3 } : {}),
         waitTimeSeconds: options.waitTimeSeconds,
       });
       consumers.set(lease.shard, consumer);

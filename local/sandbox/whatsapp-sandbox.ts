@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { Curve, S_WHATSAPP_NET, WA_CERT_DETAILS, proto, type BinaryNode } from '@whiskeysockets/baileys';
 import { controlHandler } from './control-api.ts';
-import { MediaCdn, type SandboxMedia } from './media-cdn.ts';
+import { MediaCdn, trustSandboxMediaTls, type SandboxMedia } from './media-cdn.ts';
 import { EdgeConnection } from './edge-connection.ts';
 import { makeEdgeIdentity, type HandshakeResult, type KeyPair } from './noise-responder.ts';
 import {
@@ -121,6 +121,11 @@ export interface WhatsAppSandbox {
   /** An outbound message as the contact decrypted it (location, contacts, poll, reaction, quote context…), by id. */
   outboundMessage(id: string): proto.IMessage | undefined;
   /**
+   * The media of an outbound message as the contact downloads and decrypts it from the sandbox's
+   * CDN (the linked device uploaded it through `media_conn`), by id; `undefined` without media.
+   */
+  outboundMedia(id: string): Promise<{ type: string; data: Buffer; media: Record<string, unknown> } | undefined>;
+  /**
    * Whether a number is on WhatsApp for USync (`onWhatsApp`). Every well-formed number is, except
    * numbers starting with `999` (no such country code) and numbers set here to `false`.
    */
@@ -139,6 +144,8 @@ export interface WhatsAppSandbox {
 /** Points Baileys' certificate check at a sandbox root key (WA_CERT_DETAILS is a mutable export). Only the sandbox mode and tests call this; production asserts the constants are untouched. */
 export function trustSandboxRoot(rootPublicKey: Uint8Array): void {
   WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(rootPublicKey);
+  // Media uploads go to the sandbox's TLS listener (media-cdn.ts).
+  trustSandboxMediaTls();
 }
 
 // ---- state -------------------------------------------------------------------------------
@@ -252,6 +259,8 @@ class Sandbox implements WhatsAppSandbox {
   private rejectedUpgrades: { count: number; status: number } = { count: 0, status: 503 };
   private maxLogins = 0;
   private address = '';
+  /** `host:port` of the media CDN's TLS upload listener: the `media_conn` host. */
+  private uploadHost = '';
   private stopped = false;
 
   constructor(private readonly options: SandboxOptions) {
@@ -293,6 +302,7 @@ class Sandbox implements WhatsAppSandbox {
     });
     const { port: bound } = this.http.address() as AddressInfo;
     this.address = `${host}:${bound}`;
+    this.uploadHost = await this.media.listenUploads(host);
   }
 
   // ---- public API ------------------------------------------------------------------------
@@ -411,6 +421,10 @@ class Sandbox implements WhatsAppSandbox {
     return this.outboundMessages.get(id);
   }
 
+  outboundMedia(id: string): Promise<{ type: string; data: Buffer; media: Record<string, unknown> } | undefined> {
+    return this.media.decrypt(this.outboundMessages.get(id));
+  }
+
   outbound(number: string): OutboundMessage[] {
     return this.devicesOf(number).flatMap((d) => d.outbound);
   }
@@ -462,7 +476,7 @@ class Sandbox implements WhatsAppSandbox {
     for (const conn of this.connections) conn.terminate();
     await Promise.all([...this.connections].map((c) => c.closedPromise));
     this.wss.close();
-    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+    await Promise.all([new Promise<void>((resolve) => this.http.close(() => resolve())), this.media.stop()]);
   }
 
   // ---- handshake: registration or login -------------------------------------------------
@@ -691,6 +705,13 @@ class Sandbox implements WhatsAppSandbox {
         return iqResult(iq, [node('props', { protocol: '1', hash: 'sandbox' })]);
       case 'blocklist':
         return iqResult(iq, [node('list', {})]);
+      case 'w:m':
+        // Baileys' `refreshMediaConn`: where and with which token to upload media.
+        return iqResult(iq, [
+          node('media_conn', { auth: this.media.uploadAuth, ttl: '3600', auth_ttl: '21600', max_buckets: '12' }, [
+            node('host', { hostname: this.uploadHost, maxContentLengthBytes: String(110 * 1024 * 1024) }),
+          ]),
+        ]);
       case 'privacy':
         if (first?.tag === 'privacy' && iq.attrs.type === 'get') {
           const categories = ['last', 'online', 'profile', 'status', 'groupadd', 'readreceipts', 'calladd'];

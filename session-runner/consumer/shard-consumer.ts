@@ -5,7 +5,9 @@ import {
   type Message,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
+import { readCommandBody } from '../../shared/adapters/sqs/command-bus.sqs.ts';
 import type { SessionCommand } from '../../shared/domain/fleet/commands.ts';
 import type { OutboundSend } from '../../shared/domain/messages/send.command.ts';
 import type { Logger } from '../../shared/domain/ports/runtime.port.ts';
@@ -59,6 +61,8 @@ export interface ShardConsumerOptions {
   queueUrl: string;
   handle(command: SessionCommand): Promise<void>;
   logger: Logger;
+  /** Reads commands the bus kept in S3 (too large for a queue message). */
+  s3?: S3Client;
   /** Long-poll wait, 0–20 s. */
   waitTimeSeconds?: number;
   /** Seconds a received message stays hidden; also what each heartbeat extends it to. */
@@ -94,6 +98,7 @@ export const createShardConsumer = ({
   queueUrl,
   handle,
   logger,
+  s3,
   waitTimeSeconds = 20,
   visibilityTimeout = 60,
   heartbeatEveryMs = (visibilityTimeout * 1000) / 3,
@@ -120,15 +125,19 @@ export const createShardConsumer = ({
       };
     });
 
-  const parse = (message: Message): { ok: true; command: SessionCommand } | { ok: false; reason: string } => {
+  const parse = async (message: Message): Promise<{ ok: true; command: SessionCommand; done(): Promise<void> } | { ok: false; reason: string }> => {
     let body: unknown;
     try {
       body = JSON.parse(message.Body ?? '');
     } catch {
       return { ok: false, reason: 'body is not JSON' };
     }
-    const parsed = sessionCommandSchema.safeParse(body);
-    return parsed.success ? { ok: true, command: parsed.data } : { ok: false, reason: parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ') };
+    // A failed S3 read throws: the message stays on the queue and is retried.
+    const read = await readCommandBody(body, s3);
+    const parsed = sessionCommandSchema.safeParse(read.body);
+    return parsed.success
+      ? { ok: true, command: parsed.data, done: read.done }
+      : { ok: false, reason: parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ') };
   };
 
   const changeVisibility = async (messages: Message[], seconds: number, why: string) => {
@@ -188,7 +197,16 @@ export const createShardConsumer = ({
           await giveBack(group.slice(index));
           return;
         }
-        const parsed = parse(message);
+        let parsed: Awaited<ReturnType<typeof parse>>;
+        try {
+          parsed = await parse(message);
+        } catch (error) {
+          // The command kept in S3 could not be read: it and the rest of its group come back later.
+          pending.delete(message);
+          logger.error('consumer.command_unreadable', { queueUrl, messageId: message.MessageId, error: String(error) });
+          await giveBack(group.slice(index));
+          return;
+        }
         if (!parsed.ok) {
           // Left in the queue it would block its whole group until dead-lettered.
           logger.error('consumer.malformed_message', { queueUrl, messageId: message.MessageId, reason: parsed.reason });
@@ -214,6 +232,7 @@ export const createShardConsumer = ({
           return;
         }
         await remove(message);
+        await parsed.done().catch((error: unknown) => logger.warn('consumer.overflow_not_deleted', { queueUrl, commandId: command.commandId, error: String(error) }));
         emit({ type: 'handled', command });
       }
     };

@@ -9,6 +9,9 @@ import type { MessageStore } from '../../shared/domain/ports/message-store.port.
 import { rfc3339, type Clock, type Logger } from '../../shared/domain/ports/runtime.port.ts';
 import type { InstanceRef } from '../../shared/domain/ports/session-repository.port.ts';
 import type { WaConnection, WaOutgoingContent, WaSendError } from '../../shared/domain/ports/wa-connection.port.ts';
+import type { OutboundTargetPolicy } from '../../shared/domain/ports/outbound-target.port.ts';
+import { createOutboundTargetPolicy } from '../../shared/adapters/net/outbound-target-policy.ts';
+import { MediaRejected, mediaContentOf, prepareMedia, type PreparedMedia } from './outgoing-media.ts';
 
 /**
  * The runner's side of the send routes (spec §2.3): one lane per instance, so an instance's sends
@@ -16,10 +19,14 @@ import type { WaConnection, WaOutgoingContent, WaSendError } from '../../shared/
  * the supervisor) carry on. `accept` returns at once: a send may wait for pacing and a typing
  * delay of up to 60 s, which must hold neither the shard's command queue nor the instance's events.
  *
- * Per send: connection → recipient check (USync, ninth-digit variants, cached 24 h) → outcome
- * `checked` → pacing slot (createPacer) → `composing` for `delay` s, then `paused` → send and
+ * Per send: connection → recipient check (USync, ninth-digit variants, cached 24 h) → media
+ * fetched or decoded to a temporary file (outgoing-media.ts; refusals are `invalid_media`) →
+ * outcome `checked` → pacing slot (createPacer) → `composing` for `delay` s, then `paused` → send and
  * wait for WhatsApp's ack → message stored as `sent`, outcome `sent`, outgoing `message.exchange`
  * published. A failure → outcome `failed`, message `error`, `message.status` `server_error`.
+ * WhatsApp's throttling (429 / `rate-overlimit`, reach-out refusals) pauses the instance in the
+ * pacer; the pause is published as `instance.state` with reason `sending_paused` (and
+ * `sending_resumed` after the next successful send), the state itself staying `connected`.
  *
  * A runner that dies with sends in its lanes loses them (the API already answered, or answers
  * `queued`); they stay `pending` in the store.
@@ -38,7 +45,11 @@ export interface SenderDeps {
   sleep?: (ms: number) => Promise<void>;
   /** How long a registration answer is reused (spec §2.3.0: 24 h). */
   registrationTtlMs?: number;
-  /** A pause started by WhatsApp's throttling (logged, and for the caller to report). */
+  /** Outbound-target rules for media by URL (outgoing-media.ts); default: public targets only. */
+  outbound?: OutboundTargetPolicy;
+  /** Where media files are spooled while sending (default: the OS temp directory). */
+  mediaDirectory?: string;
+  /** A pause started by WhatsApp's throttling (also logged and published as `instance.state` `sending_paused`). */
   onPause?: (notice: PauseNotice) => void;
 }
 
@@ -123,16 +134,44 @@ const classify = (error: unknown): { code: SendFailure; pacing: 'rate_limited' |
 export const createMessageSender = (deps: SenderDeps): MessageSender => {
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const registrationTtlMs = deps.registrationTtlMs ?? 24 * 60 * 60 * 1000;
+  const outbound = deps.outbound ?? createOutboundTargetPolicy({ allowPrivate: false, allowLoopback: false });
   const lanes = new Map<string, Promise<void>>();
   /** Per instance: JID asked → the registered JID (`null` = not on WhatsApp), with when it was learnt. */
   const registrations = new Map<string, Map<string, { jid: string | null; at: number }>>();
   /** Per instance: chats that already have messages (first contacts count against the daily cap). */
   const knownChats = new Map<string, Promise<Set<string>>>();
+  /** Per instance: the pause scopes announced with `sending_paused` and not yet ended by a successful send. */
+  const announcedPauses = new Map<string, Set<PauseNotice['scope']>>();
+
+  /**
+   * Pacing pauses as `instance.state` events (README "Sending messages"): the state does not change
+   * (a throttled instance is still `connected`), the reason says why the event was sent.
+   */
+  const announcePause = async (ref: InstanceRef, notice: PauseNotice) => {
+    const scopes = announcedPauses.get(ref.instanceId) ?? new Set<PauseNotice['scope']>();
+    announcedPauses.set(ref.instanceId, scopes.add(notice.scope));
+    await publish(ref, 'instance.state', {
+      state: 'connected',
+      previousState: 'connected',
+      reason: 'sending_paused',
+      pause: { cause: notice.reason, scope: notice.scope, until: notice.until.toISOString() },
+    });
+  };
+  /** A successful send ends the announced pauses it proves over: every pause, or a first-contacts one for a first contact. */
+  const announceResume = async (ref: InstanceRef, firstContact: boolean) => {
+    const scopes = announcedPauses.get(ref.instanceId);
+    if (!scopes) return;
+    const ended = [...scopes].filter((scope) => scope === 'all' || firstContact);
+    if (ended.length === 0) return;
+    for (const scope of ended) scopes.delete(scope);
+    if (scopes.size === 0) announcedPauses.delete(ref.instanceId);
+    await publish(ref, 'instance.state', { state: 'connected', previousState: 'connected', reason: 'sending_resumed', pause: { scope: ended.includes('all') ? 'all' : 'first_contacts' } });
+  };
 
   const now = () => rfc3339(deps.clock.now());
   const refOf = (command: SendCommand): InstanceRef => ({ instanceId: command.instanceId, accountId: command.accountId, instanceName: command.instanceName });
 
-  const publish = async (ref: InstanceRef, event: 'message.exchange' | 'message.status', data: Record<string, unknown>) => {
+  const publish = async (ref: InstanceRef, event: 'message.exchange' | 'message.status' | 'instance.state', data: Record<string, unknown>) => {
     if (!deps.events) return;
     const record = { id: deps.newEventId(), event, ...ref, timestamp: deps.clock.now().toISOString(), data };
     for (let attempt = 1; ; attempt++) {
@@ -181,10 +220,12 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
         .catch(() => new Set<string>());
       knownChats.set(instanceId, known);
     }
-    const chats = await known;
-    const first = !chats.has(chatJid);
-    chats.add(chatJid);
-    return first;
+    return !(await known).has(chatJid);
+  };
+
+  /** A chat becomes known once a message went out to it: a refused first contact stays a first contact. */
+  const rememberChat = async (instanceId: string, chatJid: string): Promise<void> => {
+    (await knownChats.get(instanceId))?.add(chatJid);
   };
 
   const fail = async (command: SendCommand, chatJid: string, failure: SendFailed | { code: SendFailure; reason: string }) => {
@@ -199,13 +240,21 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
     const { send } = command;
     const ref = refOf(command);
     let chatJid = send.chatJid;
+    let media: PreparedMedia | null = null;
     try {
       const conn = connection();
       if (!conn?.send) throw new SendFailed('not_connected', 'Instance is not connected to WhatsApp');
       chatJid = await resolveRecipient(command.instanceId, conn, send.chatJid);
+      // Before `checked`: a download or decoding error is still seen by the waiting API (a 400).
+      if (send.request.kind === 'media') {
+        media = await prepareMedia(send.request.media, send.request, { outbound: outbound, ...(deps.mediaDirectory ? { directory: deps.mediaDirectory } : {}) }).catch((error: unknown) => {
+          throw error instanceof MediaRejected ? new SendFailed('invalid_media', error.message) : error;
+        });
+      }
       await record(command.instanceId, send.messageId, { state: 'checked', chatJid, at: now() });
 
-      const decision = deps.pacer.reserve(command.instanceId, { to: chatJid, firstContact: await isFirstContact(command.instanceId, chatJid) });
+      const firstContact = await isFirstContact(command.instanceId, chatJid);
+      const decision = deps.pacer.reserve(command.instanceId, { to: chatJid, firstContact });
       if (decision.kind !== 'send') throw new SendFailed('rate_limited', `sending paused (${decision.kind}) until ${decision.until.toISOString()}`);
       const wait = decision.at.getTime() - deps.clock.now().getTime();
       if (wait > 0) await sleep(wait);
@@ -220,28 +269,39 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
       const live = connection();
       if (!live?.send) throw new SendFailed('not_connected', 'Instance is not connected to WhatsApp');
       try {
-        await live.send(chatJid, contentOf(send), { messageId: send.messageId, timestamp: new Date(send.timestamp), quoted: quotedOf(send) });
+        await live.send(chatJid, send.request.kind === 'media' && media ? mediaContentOf(send.request, media, (send.exchange.mentions as string[] | undefined) ?? []) : contentOf(send), { messageId: send.messageId, timestamp: new Date(send.timestamp), quoted: quotedOf(send) });
       } catch (error) {
         const { code, pacing, reason } = classify(error);
         const notice = pacing ? deps.pacer.report(command.instanceId, { kind: pacing }) : null;
         if (notice) {
           deps.logger.warn('sending paused by WhatsApp throttling', { instanceId: command.instanceId, reason: notice.reason, scope: notice.scope, until: notice.until.toISOString() });
           deps.onPause?.(notice);
+          await announcePause(ref, notice);
         }
         throw new SendFailed(code, reason);
       }
       deps.pacer.report(command.instanceId, { kind: 'sent' });
+      await rememberChat(command.instanceId, chatJid);
 
-      const exchange = { ...send.exchange, chat: { ...(send.exchange.chat as Record<string, unknown>), jid: chatJid } };
+      const exchange = {
+        ...send.exchange,
+        chat: { ...(send.exchange.chat as Record<string, unknown>), jid: chatJid },
+        ...(send.request.kind === 'media' && media
+          ? { media: { type: send.request.mediaType, mimetype: media.mimeType, fileName: send.request.mediaType === 'document' ? send.request.fileName : null, size: media.size, duration: send.request.duration } }
+          : {}),
+      };
       const stored = storedMessageOf(command.instanceId, exchange, { isHistory: false, now: now() });
       if (stored) await deps.messages.save(stored).catch((error: unknown) => deps.logger.error('message not stored', { instanceId: command.instanceId, error: String(error) }));
       await deps.messages.updateStatus(command.instanceId, send.messageId, 'sent', now()).catch(() => false);
-      await record(command.instanceId, send.messageId, { state: 'sent', chatJid, at: now() });
+      await record(command.instanceId, send.messageId, { state: 'sent', chatJid, at: now(), ...(media ? { media: { mimeType: media.mimeType, size: media.size } } : {}) });
       await publish(ref, 'message.exchange', { id: send.messageId, message: exchange });
+      await announceResume(ref, firstContact);
     } catch (error) {
       const failure = error instanceof SendFailed ? error : new SendFailed('failed', error instanceof Error ? error.message : String(error));
       if (!(error instanceof SendFailed)) deps.logger.error('send failed', { instanceId: command.instanceId, messageId: send.messageId, error: String(error) });
       await fail(command, chatJid, failure);
+    } finally {
+      await media?.remove().catch(() => undefined);
     }
   };
 
@@ -258,6 +318,7 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
     forget(instanceId) {
       registrations.delete(instanceId);
       knownChats.delete(instanceId);
+      announcedPauses.delete(instanceId);
       deps.pacer.forget(instanceId);
     },
     async idle() {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -97,6 +98,30 @@ describe('sending messages through the sandbox', () => {
 
     const read = await waitFor(() => hooks.find((h) => h.body.event === 'message.status' && h.body.data.messageId === messageId && h.body.data.status === 'read'), 'the read receipt');
     expect(read.body.data).toMatchObject({ messageId, chat: '5511944440002@s.whatsapp.net', status: 'read' });
+  });
+
+  describe('typing delay', () => {
+    it('answers queued at once for a 10 s delay; the contact gets the text after the typing and the message.exchange follows', async () => {
+      const response = await send('text', { number: '5511944440021', message: 'after typing', delay: 10 });
+
+      expect(response.status).toBe(200);
+      expect(response.body).toMatchObject({ success: true, message: 'Message sent successfully', status: 'queued', data: { messageType: 'text', content: 'after typing' } });
+      const messageId = response.body.data.messageId as string;
+      // Answered while the contact still sees "typing…": nothing delivered yet.
+      expect(receivedBy('5511944440021')).toEqual([]);
+      const delivered = await waitFor(() => receivedBy('5511944440021').find((message) => message.id === messageId), 'the delayed text on the contact’s side');
+      expect(delivered).toMatchObject({ id: messageId, text: 'after typing' });
+      const hook = await waitFor(() => hooks.find((h) => h.body.event === 'message.exchange' && h.body.data.id === messageId), 'the outgoing message.exchange');
+      expect(hook.body.data.message).toMatchObject({ id: messageId, type: 'text', direction: 'outgoing', fromMe: true, content: { text: 'after typing' } });
+    });
+
+    it('answers sent for a 2 s delay, once the contact has the text', async () => {
+      const response = await send('text', { number: '5511944440022', message: 'short typing', delay: 2 });
+
+      expect(response.status).toBe(200);
+      expect(response.body).toMatchObject({ success: true, status: 'sent', data: { messageType: 'text', content: 'short typing' } });
+      expect(receivedBy('5511944440022')).toEqual([expect.objectContaining({ id: response.body.data.messageId, text: 'short typing' })]);
+    });
   });
 
   it('replays a request with the same Idempotency-Key: same answer, Idempotent-Replayed, one message on the contact’s side', async () => {
@@ -230,5 +255,85 @@ describe('sending messages through the sandbox', () => {
     expect(invalid.body).toEqual({ success: false, error: { message: 'contentText is required' } });
     expect(valid.status).toBe(501);
     expect(valid.body).toEqual({ success: false, error: { message: 'Sending list messages is not supported yet' } });
+  });
+
+  describe('media', () => {
+    /** A 1×1 PNG, sent as base64 without a MIME type: detected from its bytes. */
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+    const pdf = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n');
+    let files: Server;
+    let filesUrl = '';
+
+    beforeAll(async () => {
+      files = createServer((req, res) => {
+        if (req.url === '/files/report.pdf') res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(pdf);
+        else res.writeHead(404).end('not found');
+      });
+      await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
+      filesUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
+    });
+    afterAll(async () => {
+      await new Promise((resolve) => files?.close(resolve));
+    });
+
+    it('sends an image given as base64: the contact decrypts exactly its bytes, the MIME type is detected', async () => {
+      const response = await send('media', { number: '5511944440031', mediaType: 'image', mediaBase64: png.toString('base64'), message: 'a pixel' });
+
+      expect(response.status).toBe(200);
+      expect(response.body).toMatchObject({
+        success: true,
+        message: 'Message sent successfully',
+        status: 'sent',
+        data: { messageType: 'image', content: 'a pixel', direction: 'outgoing', mediaMimeType: 'image/png', mediaSize: png.length },
+      });
+      const messageId = response.body.data.messageId as string;
+      expect(receivedBy('5511944440031').map((message) => message.id)).toEqual([messageId]);
+      const got = await stack.sandbox?.outboundMedia(messageId);
+      expect(got?.type).toBe('image');
+      expect(got?.media).toMatchObject({ mimetype: 'image/png', caption: 'a pixel' });
+      expect(got?.data.equals(png)).toBe(true);
+      const hook = await waitFor(() => hooks.find((h) => h.body.event === 'message.exchange' && h.body.data.id === messageId), 'the outgoing message.exchange');
+      expect(hook.body.data.message).toMatchObject({ type: 'image', direction: 'outgoing', content: { text: 'a pixel' }, media: { type: 'image', mimetype: 'image/png', size: png.length } });
+    });
+
+    it('sends a 1 MiB base64 document, larger than a queue message, byte for byte', async () => {
+      // Prepare: the command carrying it is larger than SQS takes, so it travels through S3.
+      const large = Buffer.concat([Buffer.from('%PDF-1.4\n'), randomBytes(1024 * 1024)]);
+
+      // Act
+      const response = await send('media', { number: '5511944440034', mediaType: 'document', mediaBase64: large.toString('base64'), fileName: 'big.pdf' });
+
+      // Assess
+      expect(response.status).toBe(200);
+      expect(response.body).toMatchObject({ status: 'sent', data: { messageType: 'document', mediaSize: large.length } });
+      const got = await stack.sandbox?.outboundMedia(response.body.data.messageId as string);
+      expect(got?.data.equals(large)).toBe(true);
+    });
+
+    it('sends a document downloaded from a URL, named after the last path segment', async () => {
+      const response = await send('media', { number: '5511944440032', mediaType: 'document', mediaUrl: `${filesUrl}/files/report.pdf` });
+
+      expect(response.status).toBe(200);
+      expect(response.body).toMatchObject({ status: 'sent', data: { messageType: 'document', content: '', mediaMimeType: 'application/pdf', mediaSize: pdf.length } });
+      const got = await stack.sandbox?.outboundMedia(response.body.data.messageId as string);
+      expect(got?.type).toBe('document');
+      expect(got?.media).toMatchObject({ mimetype: 'application/pdf', fileName: 'report.pdf' });
+      expect(got?.data.equals(pdf)).toBe(true);
+    });
+
+    it('answers 400 when the media URL answers 404, and nothing reaches the contact', async () => {
+      const response = await send('media', { number: '5511944440033', mediaType: 'image', mediaUrl: `${filesUrl}/files/missing.png` });
+
+      expect(response.status).toBe(400);
+      expect(response.body).toEqual({ success: false, error: { message: 'Failed to download media: HTTP 404' } });
+      expect(receivedBy('5511944440033')).toEqual([]);
+    });
+
+    it('answers 501 for a voice note (OGG/Opus conversion is not built yet)', async () => {
+      const response = await send('media', { number: '5511944440034', mediaType: 'audio', mediaBase64: png.toString('base64') });
+
+      expect(response.status).toBe(501);
+      expect(response.body).toEqual({ success: false, error: { message: 'Sending voice notes is not supported yet' } });
+    });
   });
 });

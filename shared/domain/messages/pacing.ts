@@ -14,8 +14,8 @@
  *   A reserved slot is not given back: a send that fails still spaced the instance.
  * - `pacer.report(instanceId, outcome)` after a send: `sent`, `rate_limited` (WhatsApp 429 /
  *   `rate-overlimit`), `reach_out_limited` (reach-out time lock) with an optional `retryAfterMs`.
- *   Returns a `PauseNotice` when a pause starts or grows, for the caller to publish (an
- *   `instance.state`/status event); `null` otherwise.
+ *   Returns a `PauseNotice` when a pause starts or grows, for the caller to publish (the sender
+ *   publishes it as `instance.state` with reason `sending_paused`); `null` otherwise.
  * - `pacer.resume(instanceId)` clears pauses (operator action); `pacer.forget(instanceId)` drops
  *   the state when the instance leaves the runner.
  *
@@ -117,9 +117,11 @@ export const createPacer = (config: Partial<PacingConfig> = {}, deps: { clock: C
       const state = stateOf(instanceId);
       if (state.pausedUntil > now) return { kind: 'paused', until: new Date(state.pausedUntil) };
       state.firstContacts = state.firstContacts.filter((contact) => contact.at > now - day);
+      // A first contact is paused even when it was tried before (a retry after a refusal); the daily
+      // cap counts each new contact once.
+      if (send.firstContact && state.firstContactsPausedUntil > now) return { kind: 'first_contacts_paused', until: new Date(state.firstContactsPausedUntil) };
       const newContact = send.firstContact && !state.firstContacts.some((contact) => contact.to === send.to);
       if (newContact) {
-        if (state.firstContactsPausedUntil > now) return { kind: 'first_contacts_paused', until: new Date(state.firstContactsPausedUntil) };
         if (settings.enabled && state.firstContacts.length >= settings.firstContactsPerDay) {
           const oldest = state.firstContacts[0]?.at ?? now;
           return { kind: 'daily_cap', until: new Date(oldest + day) };

@@ -39,10 +39,18 @@ export interface OutboundSend {
  */
 export type SendOutcome =
   | { state: 'checked'; chatJid: string; at: string }
-  | { state: 'sent'; chatJid: string; at: string }
+  | { state: 'sent'; chatJid: string; at: string; media?: SentMedia }
   | { state: 'failed'; code: SendFailure; reason: string; chatJid: string; at: string };
 
-export type SendFailure = 'not_registered' | 'not_connected' | 'rate_limited' | 'failed';
+/** `invalid_media`: the media could not be downloaded or decoded (a 400 with `reason` as the message). */
+export type SendFailure = 'not_registered' | 'not_connected' | 'rate_limited' | 'invalid_media' | 'failed';
+
+/** A media send's file as sent (spec §2.3.1 `mediaUrl`, `mediaMimeType`, `mediaSize`); `url` when the adapter reports it. */
+export interface SentMedia {
+  mimeType: string;
+  size: number;
+  url?: string;
+}
 
 /** Port: the runner writes outcomes, the API reads them (short-lived; DynamoDB adapter with a TTL). */
 export interface SendOutcomeStore {
@@ -51,7 +59,7 @@ export interface SendOutcomeStore {
 }
 
 /** The kinds the runner can send today (session-runner/messaging/sender.ts); the others answer 501. */
-export const sendableKinds: ReadonlySet<SendKind> = new Set<SendKind>(['text', 'location', 'contact', 'reaction', 'poll']);
+export const sendableKinds: ReadonlySet<SendKind> = new Set<SendKind>(['text', 'media', 'location', 'contact', 'reaction', 'poll']);
 
 /**
  * WhatsApp message ids of this server: `3EB0` + 16 upper-case hex digits (20 characters), the

@@ -61,6 +61,8 @@ const failureError = (outcome: Extract<SendOutcome, { state: 'failed' }>): Domai
       return new DomainError('instance.not_connected');
     case 'rate_limited':
       return new DomainError('whatsapp.rate_limited');
+    case 'invalid_media':
+      return new DomainError('validation.failed', outcome.reason);
     case 'failed':
       return new DomainError('message.send_failed', `Failed to send message: ${outcome.reason}`);
   }
@@ -124,6 +126,8 @@ const withReactionTarget = async (deps: SendMessageDeps, instanceId: string, req
 
 const execute = async (deps: SendMessageDeps, { instance }: InstanceAggregate, original: SendRequest): Promise<IdempotentResponse> => {
   if (!sendableKinds.has(original.kind)) throw new DomainError('message.unsupported', `Sending ${original.kind} messages is not supported yet`);
+  // Voice notes need OGG/Opus conversion, not built yet; `isVoice: false` sends an ordinary audio file.
+  if (original.kind === 'media' && original.isVoice) throw new DomainError('message.unsupported', 'Sending voice notes is not supported yet');
   if (instance.status !== 'connected') throw new DomainError('instance.not_connected');
   const request = await withReactionTarget(deps, instance.id, original);
 
@@ -181,6 +185,9 @@ const execute = async (deps: SendMessageDeps, { instance }: InstanceAggregate, o
     chat: { jid: finalJid, type: chatTypeOfJid(finalJid) },
     sender: { jid: selfJid, ...(instance.profile?.name ? { name: instance.profile.name } : {}) },
     timestamp,
+    ...(outcome?.state === 'sent' && outcome.media
+      ? { ...(outcome.media.url ? { mediaUrl: outcome.media.url } : {}), mediaMimeType: outcome.media.mimeType, mediaSize: outcome.media.size, ...(sent.kind === 'media' && sent.duration !== null ? { mediaDuration: sent.duration } : {}) }
+      : {}),
     ...(mentions.length > 0 ? { mentions } : {}),
     ...(quoted ? { replyTo: quotedView(quoted, selfJid) } : {}),
     ...(sent.kind === 'reaction' ? { replyTo: { messageId: sent.messageId } } : {}),
