@@ -63,8 +63,12 @@ export const keys = {
   idempotency: (instanceId: string, key: string) => ({ pk: `IDEMPOTENCY#${instanceId}#${key}`, sk: 'IDEMPOTENCY' }),
 } as const;
 
-/** Creates the table (and its TTL) when missing: the embedded stack and the tests. */
-export const ensureTable = async (client: DynamoDBClient, tableName: string): Promise<void> => {
+/**
+ * Creates the table (and its TTL) when missing: the embedded stack and the tests. `timeToLive:
+ * false` is for tests that write items dated in the past: DynamoDB Local's TTL sweeper would
+ * delete them at random moments.
+ */
+export const ensureTable = async (client: DynamoDBClient, tableName: string, options: { timeToLive?: boolean } = {}): Promise<void> => {
   try {
     await client.send(
       new CreateTableCommand({
@@ -92,9 +96,11 @@ export const ensureTable = async (client: DynamoDBClient, tableName: string): Pr
         ],
       }),
     );
-    await client.send(
-      new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { AttributeName: tableSchema.ttlAttribute, Enabled: true } }),
-    );
+    if (options.timeToLive !== false) {
+      await client.send(
+        new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { AttributeName: tableSchema.ttlAttribute, Enabled: true } }),
+      );
+    }
   } catch (error) {
     if (!(error instanceof ResourceInUseException)) throw error;
   }

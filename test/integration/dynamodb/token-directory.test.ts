@@ -25,7 +25,8 @@ describe('DynamoDB token directory', () => {
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });
     tableName = `token-directory-${randomUUID()}`;
-    await ensureTable(client, tableName);
+    // Rate windows here are dated 2026-04-28, their TTL long past: no TTL sweeper, or it deletes them mid-test.
+    await ensureTable(client, tableName, { timeToLive: false });
     doc = documentClient(client);
     directory = createTokenDirectory({ doc, tableName });
   });

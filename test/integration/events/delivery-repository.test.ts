@@ -13,6 +13,16 @@ import type { Delivery, DeliveryRepository } from '../../../shared/domain/events
 const T0 = new Date('2026-04-28T10:30:00.000Z');
 const at = (ms: number) => new Date(T0.getTime() + ms);
 
+/** The event ids of `read()` once `until` holds for them, or after 3 s (then the caller's expectation fails). */
+const settled = async (read: () => Promise<Delivery[]>, until: (ids: string[]) => boolean): Promise<string[]> => {
+  const deadline = Date.now() + 3_000;
+  for (;;) {
+    const ids = (await read()).map((entry) => entry.eventId);
+    if (until(ids) || Date.now() > deadline) return ids;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+};
+
 const delivery = (overrides: Partial<Delivery> = {}): Delivery => {
   const eventId = overrides.eventId ?? ulid();
   return {
@@ -47,7 +57,8 @@ describe('delivery repository (DynamoDB Local)', () => {
   beforeAll(async () => {
     client = new DynamoDBClient({ endpoint: inject('dynamodbEndpoint'), region: 'local', credentials: localCredentials });
     const tableName = `deliveries_${process.pid}_${Date.now()}`;
-    await ensureTable(client, tableName);
+    // Items here are dated 2026-04-28, their TTL long past: no TTL sweeper, or it deletes them mid-test.
+    await ensureTable(client, tableName, { timeToLive: false });
     repo = createDeliveryRepository({ doc: documentClient(client), tableName });
   });
 
@@ -87,17 +98,17 @@ describe('delivery repository (DynamoDB Local)', () => {
     await Promise.all([repo.create(due), repo.create(later), repo.create(done)]);
     const claimedDone = (await repo.claim(done, now))!;
     await repo.complete(claimedDone, { status: 'delivered', at: now.toISOString(), url: done.url, outcome: { delivered: true, statusCode: 200, error: null, latencyMs: 5 } });
-    // Act
-    const listed = (await repo.due(now)).map((d) => d.eventId);
-    const claimed = (await repo.claim(due, now))!;
-    const whileClaimed = (await repo.due(now)).map((d) => d.eventId);
-    const afterClaimExpired = (await repo.due(at(10_000 + 31_000))).map((d) => d.eventId);
-    // Assess
+    // Act + Assess. `due` reads the GSI, which DynamoDB keeps eventually consistent: each read is
+    // repeated (briefly) until it shows the write before it.
+    const listed = await settled(() => repo.due(now), (ids) => ids.includes(due.eventId) && !ids.includes(done.eventId));
     expect(listed).toContain(due.eventId);
     expect(listed).not.toContain(later.eventId);
     expect(listed).not.toContain(done.eventId);
+    const claimed = (await repo.claim(due, now))!;
     expect(claimed.attempts).toBe(1);
+    const whileClaimed = await settled(() => repo.due(now), (ids) => !ids.includes(due.eventId));
     expect(whileClaimed).not.toContain(due.eventId);
+    const afterClaimExpired = await settled(() => repo.due(at(10_000 + 31_000)), (ids) => ids.includes(due.eventId));
     expect(afterClaimExpired).toContain(due.eventId);
   });
 

@@ -106,7 +106,8 @@ describe('API Gateway WebSocket handlers', () => {
 
   beforeAll(async () => {
     dynamo = new DynamoDBClient({ endpoint: inject('dynamodbEndpoint'), region: 'local', credentials: localCredentials });
-    await ensureTable(dynamo, tableName);
+    // The clock is fixed in 2026-04: the registry items' TTL is long past; no TTL sweeper here.
+    await ensureTable(dynamo, tableName, { timeToLive: false });
     management = await startManagementFake();
     const pepper = randomBytes(32);
     const appDeps = createAppDeps({

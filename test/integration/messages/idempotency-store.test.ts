@@ -39,7 +39,8 @@ describe('DynamoDB idempotency store (spec §0.15)', () => {
   beforeAll(async () => {
     client = new DynamoDBClient({ endpoint: inject('dynamodbEndpoint'), region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
     tableName = `idempotency-${randomUUID()}`;
-    await ensureTable(client, tableName);
+    // Items here are dated 2026-04-28, their TTL long past: no TTL sweeper, or it deletes them mid-test.
+    await ensureTable(client, tableName, { timeToLive: false });
     doc = documentClient(client);
   });
   afterAll(() => client?.destroy());

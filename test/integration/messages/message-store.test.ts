@@ -40,7 +40,8 @@ describe('DynamoDB message store', () => {
   beforeAll(async () => {
     client = new DynamoDBClient({ endpoint: inject('dynamodbEndpoint'), region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
     tableName = `message-store-${randomUUID()}`;
-    await ensureTable(client, tableName);
+    // Items here are dated 2026-04-28, their TTL long past: no TTL sweeper, or it deletes them mid-test.
+    await ensureTable(client, tableName, { timeToLive: false });
     doc = documentClient(client);
     store = createDynamoMessageStore({ doc, tableName }, { clock });
   });
