@@ -406,13 +406,17 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
           });
           ownSends.add(id);
           try {
-            await sock.sendMessage(toJid, content as unknown as AnyMessageContent, {
+            const sent = await sock.sendMessage(toJid, content as unknown as AnyMessageContent, {
               messageId: id,
               timestamp: options.timestamp,
               ...(options.quoted ? { quoted: options.quoted as unknown as WAMessage } : {}),
             });
             const error = await acked;
             if (error !== null) throw Object.assign(new Error(`WhatsApp refused the message (error ${error})`), { code: error });
+            // The upload's URL (spec §2.3.1 `mediaUrl`): on the media part of the message as sent.
+            const message = sent?.message;
+            const media = message?.imageMessage ?? message?.videoMessage ?? message?.audioMessage ?? message?.documentMessage ?? message?.stickerMessage;
+            return { mediaUrl: media?.url ?? null };
           } catch (error) {
             ownSends.delete(id);
             const status = (error as { output?: { statusCode?: number } }).output?.statusCode;

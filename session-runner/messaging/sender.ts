@@ -241,6 +241,7 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
     const ref = refOf(command);
     let chatJid = send.chatJid;
     let media: PreparedMedia | null = null;
+    let sentMedia: { mediaUrl: string | null } | void = undefined;
     try {
       const conn = connection();
       if (!conn?.send) throw new SendFailed('not_connected', 'Instance is not connected to WhatsApp');
@@ -269,7 +270,7 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
       const live = connection();
       if (!live?.send) throw new SendFailed('not_connected', 'Instance is not connected to WhatsApp');
       try {
-        await live.send(chatJid, send.request.kind === 'media' && media ? mediaContentOf(send.request, media, (send.exchange.mentions as string[] | undefined) ?? []) : contentOf(send), { messageId: send.messageId, timestamp: new Date(send.timestamp), quoted: quotedOf(send) });
+        sentMedia = await live.send(chatJid, send.request.kind === 'media' && media ? mediaContentOf(send.request, media, (send.exchange.mentions as string[] | undefined) ?? []) : contentOf(send), { messageId: send.messageId, timestamp: new Date(send.timestamp), quoted: quotedOf(send) });
       } catch (error) {
         const { code, pacing, reason } = classify(error);
         const notice = pacing ? deps.pacer.report(command.instanceId, { kind: pacing }) : null;
@@ -293,7 +294,7 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
       const stored = storedMessageOf(command.instanceId, exchange, { isHistory: false, now: now() });
       if (stored) await deps.messages.save(stored).catch((error: unknown) => deps.logger.error('message not stored', { instanceId: command.instanceId, error: String(error) }));
       await deps.messages.updateStatus(command.instanceId, send.messageId, 'sent', now()).catch(() => false);
-      await record(command.instanceId, send.messageId, { state: 'sent', chatJid, at: now(), ...(media ? { media: { mimeType: media.mimeType, size: media.size } } : {}) });
+      await record(command.instanceId, send.messageId, { state: 'sent', chatJid, at: now(), ...(media ? { media: { mimeType: media.mimeType, size: media.size, ...(sentMedia?.mediaUrl ? { url: sentMedia.mediaUrl } : {}) } } : {}) });
       await publish(ref, 'message.exchange', { id: send.messageId, message: exchange });
       await announceResume(ref, firstContact);
     } catch (error) {

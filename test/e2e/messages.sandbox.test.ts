@@ -286,6 +286,8 @@ describe('sending messages through the sandbox', () => {
         status: 'sent',
         data: { messageType: 'image', content: 'a pixel', direction: 'outgoing', mediaMimeType: 'image/png', mediaSize: png.length },
       });
+      // The URL WhatsApp (here the sandbox's CDN) issued for the upload.
+      expect(response.body.data.mediaUrl).toMatch(/^https?:\/\/[^/]+\/.+/);
       const messageId = response.body.data.messageId as string;
       expect(receivedBy('5511944440031').map((message) => message.id)).toEqual([messageId]);
       const got = await stack.sandbox?.outboundMedia(messageId);

@@ -27,7 +27,8 @@ export interface WaConnection {
    * The message is not reported back as a `message` event: the caller stores and publishes it.
    * Optional so that scripted doubles need not implement sending.
    */
-  send?(toJid: string, content: WaOutgoingContent, options: WaSendOptions): Promise<void>;
+  /** Sends and waits for the server's ack; resolves the URL WhatsApp issued for an uploaded media, if any. */
+  send?(toJid: string, content: WaOutgoingContent, options: WaSendOptions): Promise<{ mediaUrl: string | null } | void>;
   /** Which of these user JIDs are on WhatsApp (one USync query). */
   onWhatsApp?(jids: string[]): Promise<{ jid: string; exists: boolean }[]>;
   /** Chat state in one chat: "typing…" (`composing`) or stopped (`paused`). */
