@@ -7,46 +7,14 @@ import { createInstanceRepository } from '../../../shared/adapters/dynamodb/inst
 import { ensureTable } from '../../../shared/adapters/dynamodb/table.ts';
 import { createTokenDirectory } from '../../../shared/adapters/dynamodb/token-directory.dynamodb.ts';
 import type { AccountRecord } from '../../../shared/domain/account/account.ts';
-import { defaultSettings, emptyProfile, type InstanceRecord } from '../../../shared/domain/instance/instance.ts';
+import type { InstanceRecord } from '../../../shared/domain/instance/instance.ts';
+import { accountRecord, hashOf, instanceRecord } from '../../support/records.ts';
 import type { AccountRepository, InstanceRepository, TokenDirectory } from '../../../shared/domain/ports/repositories.port.ts';
 
 const WINDOW = 1_777_372_200;
 
-const hashOf = () => randomUUID().replaceAll('-', '').repeat(2);
-
-function account(overrides: Partial<AccountRecord> = {}): AccountRecord {
-  return {
-    id: randomUUID(),
-    name: 'acme',
-    instanceQuota: 10,
-    instanceCount: 0,
-    rateLimits: { global: 100, create: 20 },
-    tokenHash: hashOf(),
-    createdAt: '2026-04-28T10:30:00Z',
-    updatedAt: '2026-04-28T10:30:00Z',
-    ...overrides,
-  };
-}
-
-function instance(accountId: string, name: string): InstanceRecord {
-  return {
-    id: randomUUID(),
-    accountId,
-    name,
-    wrappedKey: 'local.v1.k1.wrapped',
-    tokenHash: hashOf(),
-    tokenSealed: 'sealed-token',
-    status: 'disconnected',
-    numberJid: null,
-    profile: { ...emptyProfile },
-    settings: { ...defaultSettings },
-    proxy: null,
-    s3: null,
-    websocket: null,
-    createdAt: '2026-04-28T10:31:00Z',
-    updatedAt: '2026-04-28T10:31:00Z',
-  };
-}
+const account = accountRecord;
+const instance = (accountId: string, name: string) => instanceRecord(accountId, name);
 
 describe('DynamoDB account repository', () => {
   let client: DynamoDBClient;

@@ -8,11 +8,11 @@ import { createInstanceReadCache, type InstanceReadCache } from '../../../shared
 import { createInstanceRepository } from '../../../shared/adapters/dynamodb/instance-repository.dynamodb.ts';
 import { createSessionRepository } from '../../../shared/adapters/dynamodb/session-repository.dynamodb.ts';
 import { ensureTable, keys } from '../../../shared/adapters/dynamodb/table.ts';
-import { defaultSettings, emptyProfile, type InstanceRecord } from '../../../shared/domain/instance/instance.ts';
+import { defaultSettings, type InstanceRecord } from '../../../shared/domain/instance/instance.ts';
+import { accountRecord, instanceRecord } from '../../support/records.ts';
 import type { InstanceRepository } from '../../../shared/domain/ports/repositories.port.ts';
 
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-const hashOf = () => randomUUID().replaceAll('-', '').repeat(2);
 
 describe('instance read cache (embedded stack)', () => {
   let client: DynamoDBClient;
@@ -35,34 +35,10 @@ describe('instance read cache (embedded stack)', () => {
 
   /** An account with one instance, created through the repositories. */
   const seeded = async (name: string): Promise<InstanceRecord> => {
-    const accountId = randomUUID();
-    await createAccountRepository({ doc: documentClient(client), tableName }).create({
-      id: accountId,
-      name: 'acme',
-      instanceQuota: 10,
-      instanceCount: 0,
-      rateLimits: { global: 100, create: 20 },
-      tokenHash: hashOf(),
-      createdAt: '2026-04-28T10:30:00Z',
-      updatedAt: '2026-04-28T10:30:00Z',
-    });
-    const record: InstanceRecord = {
-      id: randomUUID(),
-      accountId,
-      name,
-      wrappedKey: 'local.v1.k1.wrapped-data-key',
-      tokenHash: hashOf(),
-      tokenSealed: 'v1.sealed-token',
-      status: 'disconnected',
-      numberJid: null,
-      profile: { ...emptyProfile },
-      settings: { ...defaultSettings },
-      proxy: null,
-      s3: null,
-      websocket: null,
-      createdAt: '2026-04-28T10:31:00Z',
-      updatedAt: '2026-04-28T10:31:00Z',
-    };
+    const owner = accountRecord();
+    const accountId = owner.id;
+    await createAccountRepository({ doc: documentClient(client), tableName }).create(owner);
+    const record = instanceRecord(accountId, name);
     await instances.create({ instance: record, webhooks: [], chatwootRequest: null, token: { kind: 'instance', accountId, instanceId: record.id, instanceName: name, limits: { global: 100, create: 20 } } });
     return record;
   };

@@ -8,10 +8,10 @@ import { createInstanceRepository } from '../../../shared/adapters/dynamodb/inst
 import { ensureTable } from '../../../shared/adapters/dynamodb/table.ts';
 import { createTokenDirectory } from '../../../shared/adapters/dynamodb/token-directory.dynamodb.ts';
 import type { AccountRecord } from '../../../shared/domain/account/account.ts';
+import { accountRecord, instanceRecord } from '../../support/records.ts';
 import { DomainError } from '../../../shared/domain/errors/domain-error.ts';
 import {
   defaultSettings,
-  emptyProfile,
   type ChatwootRequestRecord,
   type InstanceRecord,
   type WebhookRecord,
@@ -20,42 +20,8 @@ import type { AccountRepository, InstanceRepository, NewInstance, TokenDirectory
 
 const WINDOW = 1_777_372_200;
 
-const hashOf = () => randomUUID().replaceAll('-', '').repeat(2);
-
-function account(overrides: Partial<AccountRecord> = {}): AccountRecord {
-  return {
-    id: randomUUID(),
-    name: 'acme',
-    instanceQuota: 10,
-    instanceCount: 0,
-    rateLimits: { global: 100, create: 20 },
-    tokenHash: hashOf(),
-    createdAt: '2026-04-28T10:30:00Z',
-    updatedAt: '2026-04-28T10:30:00Z',
-    ...overrides,
-  };
-}
-
-function instance(accountId: string, name: string, overrides: Partial<InstanceRecord> = {}): InstanceRecord {
-  return {
-    id: randomUUID(),
-    accountId,
-    name,
-    wrappedKey: 'local.v1.k1.wrapped-data-key',
-    tokenHash: hashOf(),
-    tokenSealed: 'v1.sealed-token',
-    status: 'disconnected',
-    numberJid: null,
-    profile: { ...emptyProfile },
-    settings: { ...defaultSettings },
-    proxy: null,
-    s3: null,
-    websocket: null,
-    createdAt: '2026-04-28T10:31:00Z',
-    updatedAt: '2026-04-28T10:31:00Z',
-    ...overrides,
-  };
-}
+const account = accountRecord;
+const instance = instanceRecord;
 
 function webhook(label: string, url: string): WebhookRecord {
   return {
