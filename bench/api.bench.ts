@@ -18,13 +18,13 @@
  */
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadEmbeddedConfig } from '../local/config.ts';
 import { startStack, type RunningStack } from '../local/stack.ts';
+import { javaCpuSeconds, nodeCpuSeconds } from './cpu.ts';
 
 /** The part of autocannon's (untyped) programmatic API used here. */
 interface AutocannonRequest {
@@ -79,54 +79,6 @@ const connections = positiveInt('BENCH_CONNECTIONS', 32);
 const target = { listRps: 300, listP99: 50, connections: 32 };
 const rate = positiveInt('BENCH_RATE', target.listRps);
 const seeded = 20;
-
-// ---- CPU accounting: node (this process, every thread) and java (DynamoDB Local, a descendant). ----
-
-const clockTicks = 100; // USER_HZ on Linux
-const readProc = (pid: string, file: string): string | null => {
-  try {
-    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
-  } catch {
-    return null;
-  }
-};
-/** Fields of /proc/<pid>/stat after the command name (which may contain spaces). */
-const statFields = (pid: string): string[] | null => {
-  const stat = readProc(pid, 'stat');
-  return stat ? stat.slice(stat.lastIndexOf(')') + 2).split(' ') : null;
-};
-/** CPU seconds (user + system) of DynamoDB Local started by this process; null where /proc is absent. */
-const javaCpuSeconds = (): number | null => {
-  let pids: string[];
-  try {
-    pids = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
-  } catch {
-    return null;
-  }
-  const parent = new Map<string, string>();
-  for (const pid of pids) {
-    const fields = statFields(pid);
-    if (fields?.[1]) parent.set(pid, fields[1]);
-  }
-  const descends = (pid: string): boolean => {
-    for (let current = parent.get(pid), hops = 0; current && hops < 16; current = parent.get(current), hops += 1) {
-      if (current === String(process.pid)) return true;
-    }
-    return false;
-  };
-  let seconds = 0;
-  for (const pid of pids) {
-    if (!descends(pid) || !readProc(pid, 'cmdline')?.includes('DynamoDBLocal')) continue;
-    const fields = statFields(pid);
-    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the command name.
-    if (fields) seconds += (Number(fields[11]) + Number(fields[12])) / clockTicks;
-  }
-  return seconds;
-};
-const nodeCpuSeconds = (): number => {
-  const usage = process.cpuUsage();
-  return (usage.user + usage.system) / 1e6;
-};
 
 // ---- Phases ----
 

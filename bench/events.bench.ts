@@ -30,7 +30,7 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -39,6 +39,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadEmbeddedConfig } from '../local/config.ts';
 import { startStack, type RunningStack } from '../local/stack.ts';
+import { javaCpuSeconds, nodeCpuSeconds } from './cpu.ts';
 
 const positiveInt = (name: string, fallback: number): number => {
   const raw = process.env[name];
@@ -90,51 +91,6 @@ const byCommand = new Map<string, { count: number; ms: number }>();
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const load = () => (loadavg()[0] ?? 0).toFixed(2);
-
-// ---- CPU accounting: node (this process, every thread) and java (DynamoDB Local, a descendant). ----
-
-const clockTicks = 100; // USER_HZ on Linux
-const readProc = (pid: string, file: string): string | null => {
-  try {
-    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
-  } catch {
-    return null;
-  }
-};
-const statFields = (pid: string): string[] | null => {
-  const stat = readProc(pid, 'stat');
-  return stat ? stat.slice(stat.lastIndexOf(')') + 2).split(' ') : null;
-};
-const javaCpuSeconds = (): number | null => {
-  let pids: string[];
-  try {
-    pids = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
-  } catch {
-    return null;
-  }
-  const parent = new Map<string, string>();
-  for (const pid of pids) {
-    const fields = statFields(pid);
-    if (fields?.[1]) parent.set(pid, fields[1]);
-  }
-  const descends = (pid: string): boolean => {
-    for (let current = parent.get(pid), hops = 0; current && hops < 16; current = parent.get(current), hops += 1) {
-      if (current === String(process.pid)) return true;
-    }
-    return false;
-  };
-  let seconds = 0;
-  for (const pid of pids) {
-    if (!descends(pid) || !readProc(pid, 'cmdline')?.includes('DynamoDBLocal')) continue;
-    const fields = statFields(pid);
-    if (fields) seconds += (Number(fields[11]) + Number(fields[12])) / clockTicks;
-  }
-  return seconds;
-};
-const nodeCpuSeconds = (): number => {
-  const usage = process.cpuUsage();
-  return (usage.user + usage.system) / 1e6;
-};
 
 // ---- the receiver ------------------------------------------------------------------------------
 

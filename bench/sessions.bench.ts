@@ -42,7 +42,6 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { startFauxqs } from 'fauxqs';
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -67,6 +66,7 @@ import { createSqsCommandBus } from '../shared/adapters/sqs/command-bus.sqs.ts';
 import type { Logger } from '../shared/domain/ports/runtime.port.ts';
 import type { WaConnectionFactory } from '../shared/domain/ports/wa-connection.port.ts';
 import { routes } from '../shared/http/routes.ts';
+import { childCpuSeconds } from './cpu.ts';
 
 const MiB = 1024 * 1024;
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -379,52 +379,6 @@ const startSandboxProcess = async () => {
   }
 };
 
-// ---- CPU of the sandbox and DynamoDB Local, from /proc ---------------------------------------------
-
-const clockTicks = 100; // USER_HZ on Linux
-const statFields = (pid: string): string[] | null => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return null;
-  }
-};
-/** CPU seconds (user + system) of this process's descendants whose command line contains `marker`. */
-const childCpuSeconds = (marker: string): number | null => {
-  let pids: string[];
-  try {
-    pids = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
-  } catch {
-    return null;
-  }
-  const parent = new Map<string, string>();
-  for (const pid of pids) {
-    const fields = statFields(pid);
-    if (fields?.[1]) parent.set(pid, fields[1]);
-  }
-  const descends = (pid: string): boolean => {
-    for (let current = parent.get(pid), hops = 0; current && hops < 16; current = parent.get(current), hops += 1) {
-      if (current === String(process.pid)) return true;
-    }
-    return false;
-  };
-  let seconds = 0;
-  for (const pid of pids) {
-    if (!descends(pid)) continue;
-    let cmdline = '';
-    try {
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    } catch {
-      continue;
-    }
-    if (!cmdline.includes(marker) || cmdline.startsWith('sh\0')) continue;
-    const fields = statFields(pid);
-    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the command name.
-    if (fields) seconds += (Number(fields[11]) + Number(fields[12])) / clockTicks;
-  }
-  return seconds;
-};
 const helperCpu = () => ({ sandbox: childCpuSeconds('serve.ts'), java: childCpuSeconds('DynamoDBLocal') });
 const minus = (a: number | null, b: number | null) => (a === null || b === null ? null : a - b);
 const countsSince = (now: Record<string, number>, then: Record<string, number>) =>
