@@ -77,6 +77,8 @@ export interface StackOptions {
   print?: (line: string) => void;
   /** Webhook retry schedule (tests shorten the contract's minutes-to-hours one). */
   retryDelaysMs?: readonly number[];
+  /** Signal keys written behind the socket's frame barrier (the runner's default: true); the events bench compares both. */
+  authWriteBehind?: boolean;
 }
 
 const readOrCreateAdminKey = async (dataDir: string): Promise<{ key: string; created: boolean }> => {
@@ -204,6 +206,7 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       outbound: deps.outbound,
       // ZAPFLEET_PACING_*: off by default in sandbox mode (WhatsApp's throttling pauses still apply).
       pacing: config.pacing,
+      ...(options.authWriteBehind !== undefined ? { authWriteBehind: options.authWriteBehind } : {}),
     });
     await runner.start();
     runnerRef = runner;

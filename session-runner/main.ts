@@ -8,13 +8,16 @@ import { createInstanceRepository } from '../shared/adapters/dynamodb/instance-r
 import { KmsKeyring } from '../shared/adapters/keys/keyring.kms.ts';
 import { createSecretVault } from '../shared/adapters/keys/secret-vault.ts';
 import { createOutboundTargetPolicy } from '../shared/adapters/net/outbound-target-policy.ts';
+import { createSqsEventPublisher } from '../shared/adapters/sqs/event-publisher.sqs.ts';
 import { createS3MediaObjects } from '../shared/adapters/s3/media-objects.s3.ts';
 import { defaultPacingConfig } from '../shared/domain/messages/pacing.ts';
 import { createMediaEraser, createMediaIngest } from '../shared/domain/use-cases/media.use-cases.ts';
 import { createLogger } from '../shared/observability/logger.ts';
+import { createEmfMetrics, defaultMetricsNamespace, metricServices, startRunnerMetrics } from '../shared/observability/metrics.emf.ts';
 import { spoolMediaToFile } from './baileys/media-download.ts';
 import { createBaileysConnectionFactory } from './baileys/baileys-connection.ts';
 import { assertWhatsAppCertificateUntouched } from './baileys/wa-certificate.ts';
+import { startHealthFile } from './health/health-file.ts';
 import { createRunner } from './runner.ts';
 
 /** A whole number 0–`max` given as text; a bad value names the variable. */
@@ -31,14 +34,18 @@ const RunnerConfig = z.object({
   ZAPFLEET_KMS_KEY_ID: z.string().min(1),
   /** The shard command queues, comma-separated, in shard order (AWS default: 64 shards). */
   ZAPFLEET_COMMAND_QUEUE_URLS: z.string().min(1),
+  /** The events queue: every `message.*`, `instance.state`… event the runner builds goes there for the dispatcher. */
+  ZAPFLEET_EVENTS_QUEUE_URL: z.url(),
   ZAPFLEET_LOG_LEVEL: z.enum(['info', 'warn', 'error', 'silent']).default('info'),
+  /** CloudWatch namespace of the runner's EMF metrics (shared/observability/metrics.emf.ts); infra sets one per stage. */
+  ZAPFLEET_METRICS_NAMESPACE: z.string().min(1).default(defaultMetricsNamespace),
   /** WhatsApp Web client version `major.minor.patch`: WhatsApp may reject an old one (405). */
   ZAPFLEET_WA_VERSION: z
     .string()
     .regex(/^\d+\.\d+\.\d+$/)
     .optional(),
-  /** The platform media bucket: media of instances without their own S3 configuration. Unset: only instance buckets. */
-  ZAPFLEET_MEDIA_BUCKET: z.string().min(3).optional(),
+  /** The platform bucket: media of instances without their own S3 configuration, and events too large for a queue message. */
+  ZAPFLEET_MEDIA_BUCKET: z.string().min(3),
   /** As for the API: customer S3 endpoints may be private addresses (self-hosted operators only). */
   ZAPFLEET_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false']).default('false'),
   /** Anti-ban pacing of API sends (shared/domain/messages/pacing.ts; README "Sending messages"). */
@@ -66,8 +73,10 @@ const main = async () => {
   const instances = createInstanceRepository(dynamo);
   const vault = createSecretVault(new KmsKeyring(new KMSClient({}), config.ZAPFLEET_KMS_KEY_ID));
   // Incoming media: the instance's own bucket (custom endpoints follow the outbound-target rules), else the platform bucket.
-  const mediaObjects = createS3MediaObjects({ platform: new S3Client({}) });
-  const forgetMedia = createMediaEraser({ objects: mediaObjects, platformBucket: config.ZAPFLEET_MEDIA_BUCKET ?? null, logger });
+  const sqs = new SQSClient({});
+  const s3 = new S3Client({});
+  const mediaObjects = createS3MediaObjects({ platform: s3 });
+  const forgetMedia = createMediaEraser({ objects: mediaObjects, platformBucket: config.ZAPFLEET_MEDIA_BUCKET, logger });
   const media = createMediaIngest({
     instances,
     vault,
@@ -75,11 +84,11 @@ const main = async () => {
     objects: mediaObjects,
     spool: spoolMediaToFile(),
     logger,
-    platformBucket: config.ZAPFLEET_MEDIA_BUCKET ?? null,
+    platformBucket: config.ZAPFLEET_MEDIA_BUCKET,
   });
   const runner = createRunner({
     dynamo,
-    sqs: new SQSClient({}),
+    sqs,
     queueUrlOf: (shard) => queueUrls[shard] as string,
     shards: queueUrls.length,
     factory: createBaileysConnectionFactory({
@@ -92,8 +101,9 @@ const main = async () => {
     logger,
     clock: { now: () => new Date() },
     media,
-    s3: new S3Client({}),
+    s3,
     forgetMedia,
+    events: createSqsEventPublisher({ sqs, queueUrl: config.ZAPFLEET_EVENTS_QUEUE_URL, s3, bucket: config.ZAPFLEET_MEDIA_BUCKET }),
     pacing: {
       enabled: config.ZAPFLEET_PACING_ENABLED === 'true',
       minGapMs: config.ZAPFLEET_PACING_MIN_GAP_MS,
@@ -102,9 +112,12 @@ const main = async () => {
     },
   });
   process.on('unhandledRejection', (reason: unknown) => logger.error('unhandled rejection', { error: String(reason) }));
+  /** Started once the runner runs; the drain stops them (health first, metrics after a last flush). */
+  const monitors: { health?: { stop(): void }; metrics?: { stop(): void } } = {};
   const drain = (signal: string) => {
     logger.info('draining', { signal });
-    runner.stop().then(
+    monitors.health?.stop();
+    runner.stop().finally(() => monitors.metrics?.stop()).then(
       () => process.exit(0),
       (error: unknown) => {
         logger.error('drain failed', { error: String(error) });
@@ -115,6 +128,12 @@ const main = async () => {
   process.once('SIGTERM', () => drain('SIGTERM'));
   process.once('SIGINT', () => drain('SIGINT'));
   await runner.start();
+  // The container health check reads this file (session-runner/health/health-file.ts).
+  monitors.health = startHealthFile({ dynamo, runnerId: runner.runnerId, logger });
+  monitors.metrics = startRunnerMetrics(createEmfMetrics({ namespace: config.ZAPFLEET_METRICS_NAMESPACE, service: metricServices.runner }), {
+    sessionsConnected: () => runner.supervisor.open().length,
+    shardsHeld: () => runner.held().length,
+  });
   logger.info('session runner started', { runnerId: runner.runnerId, shards: queueUrls.length });
 };
 

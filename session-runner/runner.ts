@@ -20,6 +20,8 @@ import { createLeaseStore } from './leases/lease-store.dynamodb.ts';
 import { createSessionSupervisor, type SupervisorDeps } from './supervisor/session-supervisor.ts';
 import { createMessageSender } from './messaging/sender.ts';
 import { createDynamoSendOutcomeStore } from '../shared/adapters/dynamodb/send-tracking.dynamodb.ts';
+import { createDynamoSendJournal } from '../shared/adapters/dynamodb/send-journal.dynamodb.ts';
+import { createDynamoPacingStateStore } from '../shared/adapters/dynamodb/pacing-state.dynamodb.ts';
 import { createPacer, type PacingConfig } from '../shared/domain/messages/pacing.ts';
 
 export interface RunnerOptions {
@@ -51,6 +53,11 @@ export interface RunnerOptions {
   outbound?: OutboundTargetPolicy;
   /** Anti-ban pacing of API sends (defaults: shared/domain/messages/pacing.ts). */
   pacing?: Partial<PacingConfig>;
+  /**
+   * Signal-key commits written behind, with the Baileys adapter holding outgoing frames until they
+   * are durable (session-runner/baileys/write-behind.ts). Default true.
+   */
+  authWriteBehind?: boolean;
 }
 
 /**
@@ -85,13 +92,25 @@ export const createRunner = (options: RunnerOptions) => {
   // Baileys commits Signal keys once per decrypted message, one message at a time per socket: the
   // commits of all sessions share transactions (one at a time, so they never race on a lease item).
   const authCommits = createTransactBatcher(options.dynamo.doc, { concurrency: 1 });
+  const sender = createMessageSender({
+    messages: createDynamoMessageStore(options.dynamo, { clock: options.clock }),
+    outcomes: createDynamoSendOutcomeStore(options.dynamo, { clock: options.clock }),
+    events: options.events,
+    newEventId: () => ulid(),
+    pacer: createPacer(options.pacing, { clock: options.clock, random: Math.random }),
+    clock: options.clock,
+    logger: options.logger,
+    ...(options.outbound ? { outbound: options.outbound } : {}),
+    journal: { store: createDynamoSendJournal(options.dynamo, { clock: options.clock }), runnerId, shardOf: (instanceId) => shardOf(instanceId, options.shards) },
+    pacingState: createDynamoPacingStateStore(options.dynamo, { clock: options.clock }),
+  });
 
   const supervisor = createSessionSupervisor({
     factory: options.factory,
     instances: options.instances,
     sessions,
     vault: options.vault,
-    loadAuthState: ({ instanceId, cipher, fence }) => createDynamoAuthState(options.dynamo, { instanceId, cipher, fence, logger: options.logger, batcher: authCommits }),
+    loadAuthState: ({ instanceId, cipher, fence }) => createDynamoAuthState(options.dynamo, { instanceId, cipher, fence, logger: options.logger, batcher: authCommits, writeBehind: options.authWriteBehind ?? true }),
     fenceOf: (shard) => (crashed ? null : (manager?.fenceOf(shard) ?? null)),
     shardOf: (instanceId) => shardOf(instanceId, options.shards),
     clock: options.clock,
@@ -106,16 +125,7 @@ export const createRunner = (options: RunnerOptions) => {
     media: options.media,
     forgetMedia: options.forgetMedia,
     alarm: (name, ref) => options.logger.error(`alarm: ${name}`, { metric: `zapfleet.${name}`, instanceId: ref.instanceId }),
-    sender: createMessageSender({
-      messages: createDynamoMessageStore(options.dynamo, { clock: options.clock }),
-      outcomes: createDynamoSendOutcomeStore(options.dynamo, { clock: options.clock }),
-      events: options.events,
-      newEventId: () => ulid(),
-      pacer: createPacer(options.pacing, { clock: options.clock, random: Math.random }),
-      clock: options.clock,
-      logger: options.logger,
-      ...(options.outbound ? { outbound: options.outbound } : {}),
-    }),
+    sender,
   });
 
   manager = createLeaseManager({
@@ -129,6 +139,8 @@ export const createRunner = (options: RunnerOptions) => {
     logger: options.logger,
     onAcquired: async (lease) => {
       if (crashed) return;
+      // Sends the shard's previous owner took off the queue and did not finish (send-journal.ts).
+      await sender.recover(lease.shard).catch((error: unknown) => options.logger.error('abandoned sends not resolved', { shard: lease.shard, error: String(error) }));
       const consumer = createShardConsumer({
         sqs: options.sqs,
         queueUrl: options.queueUrlOf(lease.shard),
@@ -150,6 +162,7 @@ export const createRunner = (options: RunnerOptions) => {
       const consumer = consumers.get(shard);
       consumers.delete(shard);
       await Promise.all([consumer?.stop(), supervisor.release(shard)]);
+      sender.release(shard);
     },
   });
 
@@ -167,6 +180,7 @@ export const createRunner = (options: RunnerOptions) => {
      */
     async crash(): Promise<void> {
       crashed = true;
+      sender.halt();
       for (const handle of pendingTimers) clearTimeout(handle);
       pendingTimers.clear();
       const stopping = [...consumers.values()].map((consumer) => consumer.stop());

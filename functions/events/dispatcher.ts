@@ -234,16 +234,26 @@ export const createEventDispatcher = (options: EventDispatcherOptions): EventDis
       return startRead(state, accountId, name);
     },
   });
-  /** Deliveries with an attempt in flight or waiting here: a sweep never starts them twice. */
+  /** Deliveries with an attempt in flight or waiting here (or its outcome being written): a sweep never starts them twice. */
   const inFlight = new Set<string>();
+  /** Outcome writes of attempts whose slot was freed (`drain` waits for them too). */
+  const writes = new Set<Promise<unknown>>();
 
+  /**
+   * Runs `attempt` in a slot of the delivery's webhook. An attempt may hand back the write of its
+   * outcome (`{ writing }`): the slot is freed as soon as the receiver answered, so the webhook's
+   * slots measure the receiver only (a slow table does not cap a webhook at slots ÷ write time),
+   * while the delivery stays in flight here until the write settles.
+   */
   const run = (delivery: Delivery, attempt: () => Promise<unknown>) => {
     const key = deliveryKey(delivery);
     if (inFlight.has(key)) return false;
     inFlight.add(key);
     pool.submit(webhookKey(delivery), async () => {
+      let writing: Promise<unknown> | null = null;
       try {
-        await attempt();
+        const outcome = await attempt();
+        writing = (outcome as { writing?: Promise<unknown> } | undefined)?.writing ?? null;
       } catch (error) {
         deps.logger.error('webhook attempt failed', {
           instanceId: delivery.instanceId,
@@ -252,7 +262,22 @@ export const createEventDispatcher = (options: EventDispatcherOptions): EventDis
           error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
         });
       } finally {
-        inFlight.delete(key);
+        if (writing) {
+          const tracked: Promise<unknown> = writing
+            .catch((error: unknown) =>
+              deps.logger.error('webhook attempt outcome not written', {
+                instanceId: delivery.instanceId,
+                eventId: delivery.eventId,
+                label: delivery.label,
+                error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+              }),
+            )
+            .finally(() => {
+              inFlight.delete(key);
+              writes.delete(tracked);
+            });
+          writes.add(tracked);
+        } else inFlight.delete(key);
       }
     });
     return true;
@@ -287,12 +312,17 @@ export const createEventDispatcher = (options: EventDispatcherOptions): EventDis
         if (written === null) {
           written = deliveries.create(settledDelivery(delivery, result));
           settle(written);
-          await written;
-          return;
+          // The receiver has answered: its slot is free; the delivery stays in flight until written.
+          return { writing: written };
         }
-        if ((await written) && !(await deliveries.complete(delivery, result))) {
-          deps.logger.warn('delivery moved on during an attempt', { instanceId: delivery.instanceId, eventId: delivery.eventId, label: delivery.label });
-        }
+        const claimed = written;
+        return {
+          writing: (async () => {
+            if ((await claimed) && !(await deliveries.complete(delivery, result))) {
+              deps.logger.warn('delivery moved on during an attempt', { instanceId: delivery.instanceId, eventId: delivery.eventId, label: delivery.label });
+            }
+          })(),
+        };
       });
       // The same delivery is already in flight here (a redelivered queue message): that copy writes it.
       if (!started) {
@@ -337,7 +367,10 @@ export const createEventDispatcher = (options: EventDispatcherOptions): EventDis
       for (const delivery of due) if (run(delivery, () => attemptDue(depsFor(delivery), delivery))) started += 1;
       return started;
     },
-    drain: () => pool.idle(),
+    async drain() {
+      await pool.idle();
+      while (writes.size > 0) await Promise.allSettled([...writes]);
+    },
   };
 };
 

@@ -17,6 +17,9 @@ import type { WhatsAppSandbox } from './whatsapp-sandbox.ts';
  *   POST /control/pairing-code    { number, code }
  *   POST /control/send-text       { toNumber, fromNumber, text, pushName?, plaintext? } → { id }
  *   POST /control/send-media      { toNumber, fromNumber, type, base64, mimetype, fileName?, caption?, ptt?, pushName?, plaintext? } → { id }
+ *   POST /control/create-group    { subject, creator, participants[], admins?[], announce? } → { jid }
+ *   POST /control/send-group-text { groupJid, fromNumber, text, pushName? } → { id }
+ *   POST /control/create-newsletter { name, owner, admins?[], subscribers?[] } → { jid }
  *   POST /control/disconnect      { number, code }
  *   POST /control/reject-upgrades { count, status? }
  */
@@ -42,6 +45,11 @@ export function controlHandler(sandbox: WhatsAppSandbox) {
         const value = body[key];
         if (typeof value !== 'string') throw new BadRequest(`'${key}' must be a string`);
         return value;
+      };
+      const strings = (key: string) => {
+        const value = body[key] ?? [];
+        if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) throw new BadRequest(`'${key}' must be an array of strings`);
+        return value as string[];
       };
       switch (route) {
         case 'scan':
@@ -80,6 +88,19 @@ export function controlHandler(sandbox: WhatsAppSandbox) {
             },
             ...(optional('pushName') ? { pushName: optional('pushName') } : {}),
             plaintext: body.plaintext === true,
+          });
+          return reply(200, { id });
+        }
+        case 'create-group':
+          return reply(200, { jid: sandbox.createGroup({ subject: str('subject'), creator: str('creator'), participants: strings('participants'), admins: strings('admins'), announce: body.announce === true }) });
+        case 'create-newsletter':
+          return reply(200, { jid: sandbox.createNewsletter({ name: str('name'), owner: str('owner'), admins: strings('admins'), subscribers: strings('subscribers') }) });
+        case 'send-group-text': {
+          const id = await sandbox.sendGroupText({
+            groupJid: str('groupJid'),
+            fromNumber: str('fromNumber'),
+            text: str('text'),
+            ...(typeof body.pushName === 'string' ? { pushName: body.pushName } : {}),
           });
           return reply(200, { id });
         }

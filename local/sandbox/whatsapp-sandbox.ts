@@ -34,6 +34,7 @@ import {
   uintOf,
   uintOfBytes,
 } from './stanzas.ts';
+import { SandboxGroups, SandboxNewsletters, SenderKeys, type CreateGroupInput, type CreateNewsletterInput } from './groups.ts';
 
 /**
  * A local fake of WhatsApp's edge that unmodified Baileys connects to through
@@ -77,6 +78,8 @@ export interface OutboundMessage {
   id: string;
   to: string;
   text?: string;
+  /** The `name` of the stanza's `<biz><interactive><native_flow>` node (interactive messages), if any. */
+  nativeFlow?: string;
   /** Set when the simulated contact could not decrypt its copy. */
   error?: string;
 }
@@ -130,6 +133,22 @@ export interface WhatsAppSandbox {
    * numbers starting with `999` (no such country code) and numbers set here to `false`.
    */
   setRegistered(number: string, registered: boolean): void;
+  /**
+   * Creates a group (groups.ts): `creator` is its superadmin, `participants` plain members (or
+   * `admins`), `announce` makes it announcement-only. Returns its JID. Group and status messages
+   * from a linked device are decrypted with sender keys and recorded in `outbound(number)` with
+   * `to` = the group JID (or `status@broadcast`); `outboundMessage(id)` has the content.
+   */
+  createGroup(input: CreateGroupInput): string;
+  /**
+   * Creates a channel owned by `owner` (with `admins`, `subscribers`); returns its JID. Posts the
+   * linked device makes to it are recorded in `outbound(number)` with `to` = the channel JID.
+   */
+  createNewsletter(input: CreateNewsletterInput): string;
+  /** A simulated contact sends any message content (e.g. a reply to buttons); returns the message id. */
+  sendMessage(input: { toNumber: string; fromNumber: string; message: proto.IMessage; pushName?: string }): Promise<string>;
+  /** A member of a sandbox group writes a text to it (sender key + SKDM, as a phone does); returns the message id. */
+  sendGroupText(input: { groupJid: string; fromNumber: string; text: string; pushName?: string }): Promise<string>;
   /** Inbound messages sent to the linked number with how they were encrypted and how far they got. */
   inbound(number: string): InboundMessage[];
   /** Closes the device's socket the way WhatsApp does for a given code. */
@@ -250,6 +269,9 @@ class Sandbox implements WhatsAppSandbox {
   private readonly contacts = new Map<string, SignalParty>();
   private readonly unregistered = new Set<string>();
   private readonly outboundMessages = new Map<string, proto.IMessage>();
+  private readonly groups = new SandboxGroups();
+  private readonly senderKeys = new SenderKeys();
+  private readonly newsletters = new SandboxNewsletters();
   /** Synthetic LIDs: Baileys rc14 only fetches sessions for contacts whose LID it knows. */
   private readonly lidToNumber = new Map<string, string>();
   private readonly numberToLid = new Map<string, string>();
@@ -463,6 +485,66 @@ class Sandbox implements WhatsAppSandbox {
 
   rejectUpgrades(count: number, status = 503): void {
     this.rejectedUpgrades = { count, status };
+  }
+
+  createGroup(input: CreateGroupInput): string {
+    return this.groups.create(input).jid;
+  }
+
+  createNewsletter(input: CreateNewsletterInput): string {
+    return this.newsletters.create(input);
+  }
+
+  async sendMessage(input: { toNumber: string; fromNumber: string; message: proto.IMessage; pushName?: string }): Promise<string> {
+    return this.sendInbound(input, input.message, { text: messageText(input.message) ?? '' });
+  }
+
+  async sendGroupText(input: { groupJid: string; fromNumber: string; text: string; pushName?: string }): Promise<string> {
+    const group = this.groups.get(input.groupJid);
+    if (!group?.participants.has(input.fromNumber)) throw new Error(`${input.fromNumber} is not in ${input.groupJid}`);
+    const message: proto.IMessage = { conversation: input.text };
+    const { distribution, ciphertext } = await this.senderKeys.encrypt(input.fromNumber, group.jid, message);
+    const id = newMessageId();
+    const t = nowSeconds();
+    const devices = [...group.participants.keys()]
+      .filter((number) => number !== input.fromNumber)
+      .flatMap((number) => this.devicesOf(number))
+      .filter((device) => !device.loggedOut);
+    for (const device of devices) {
+      const record: InboundMessage = { id, from: input.fromNumber, text: input.text, encryption: 'pending', status: 'queued' };
+      device.inbound.push(record);
+      await this.deliver(device, async () => {
+        // The pairwise copy carries the sender key; the content travels once, as `skmsg`.
+        const pairwise = await this.encryptInbound(device, input.fromNumber, { senderKeyDistributionMessage: { groupId: group.jid, axolotlSenderKeyDistributionMessage: distribution } }, false);
+        record.encryption = pairwise.attrs.type as EncryptedType;
+        record.status = 'sent';
+        return node('message', { from: group.jid, participant: userJid(input.fromNumber), id, type: 'text', t, notify: input.pushName ?? input.fromNumber }, [
+          pairwise,
+          node('enc', { v: '2', type: 'skmsg' }, Buffer.from(ciphertext)),
+        ]);
+      });
+    }
+    return id;
+  }
+
+  /** A group or status message (`skmsg`): each member phone holding the sender's key decrypts it; the first copy is recorded. */
+  private async readGroupMessage(to: string, sender: { user: string; device: number }, ciphertext: Buffer | undefined, record: OutboundMessage): Promise<void> {
+    const group = this.groups.get(to);
+    const receivers = group ? [...group.participants.keys()].filter((number) => number !== sender.user) : this.senderKeys.receivers(to, sender).filter((number) => number !== sender.user);
+    for (const number of receivers) {
+      try {
+        if (!ciphertext) throw new Error('empty skmsg');
+        const message = await this.senderKeys.decrypt(number, to, sender, ciphertext);
+        if (!this.outboundMessages.has(record.id)) {
+          this.outboundMessages.set(record.id, message);
+          record.text = messageText(message);
+        }
+      } catch (error) {
+        this.log.warn({ err: error, id: record.id, to, member: number }, 'simulated member could not decrypt a group message');
+        record.error ??= (error as Error).message;
+      }
+    }
+    if (this.outboundMessages.has(record.id)) delete record.error;
   }
 
   maxConcurrentLogins(): number {
@@ -689,6 +771,8 @@ class Sandbox implements WhatsAppSandbox {
       if (iq.attrs.type === 'set') return this.storePreKeys(device, iq);
     }
     if (xmlns === 'usync') return this.usync(iq);
+    if (xmlns === 'w:g2') return this.groups.iq(device.account.number, iq, userJid);
+    if (xmlns === 'w:mex') return this.newsletters.iq(device.account.number, iq);
     if (xmlns === 'md' && first?.tag === 'remove-companion-device') {
       // Baileys' logout(): the device unlinks itself.
       device.loggedOut = true;
@@ -828,6 +912,8 @@ class Sandbox implements WhatsAppSandbox {
     const recipientNumber = recipient ? this.numberOf(recipient.user, recipient.server) : undefined;
     const isContactChat = recipientNumber !== undefined && recipientNumber !== device.account.number && stanza.attrs.category !== 'peer';
     const record: OutboundMessage = { id, to: recipientNumber ? userJid(recipientNumber) : to };
+    const nativeFlow = children(children(children(stanza).find((part) => part.tag === 'biz')).find((part) => part.tag === 'interactive')).find((part) => part.tag === 'native_flow');
+    if (nativeFlow?.attrs.name) record.nativeFlow = nativeFlow.attrs.name;
     for (const copy of copies) {
       const target = parseJid(copy.attrs.jid);
       const enc = child(copy, 'enc');
@@ -840,6 +926,10 @@ class Sandbox implements WhatsAppSandbox {
       if (type !== 'pkmsg' && type !== 'msg') continue;
       try {
         const message = await this.party(number).decrypt(sender, type, ciphertext);
+        const distribution = message.senderKeyDistributionMessage;
+        if (distribution?.axolotlSenderKeyDistributionMessage) {
+          await this.senderKeys.process(number, distribution.groupId ?? to, sender, distribution.axolotlSenderKeyDistributionMessage);
+        }
         if (number === recipientNumber) {
           record.text = messageText(message);
           this.outboundMessages.set(id, message);
@@ -849,7 +939,17 @@ class Sandbox implements WhatsAppSandbox {
         if (number === recipientNumber) record.error = (error as Error).message;
       }
     }
-    if (isContactChat) device.outbound.push(record);
+    const senderKeyMessage = children(stanza).find((part) => part.tag === 'enc' && part.attrs.type === 'skmsg');
+    if (senderKeyMessage) await this.readGroupMessage(to, sender, bytesOf(senderKeyMessage), record);
+    // Channel posts are not end-to-end encrypted: the stanza carries the message in plaintext.
+    const plaintext = to.endsWith('@newsletter') ? bytesOf(child(stanza, 'plaintext')) : undefined;
+    const isChannelPost = plaintext !== undefined && this.newsletters.has(to);
+    if (isChannelPost) {
+      const message = proto.Message.decode(plaintext);
+      this.outboundMessages.set(id, message);
+      record.text = messageText(message);
+    }
+    if (isContactChat || senderKeyMessage || isChannelPost) device.outbound.push(record);
     conn.send(node('ack', { class: 'message', id, from: to, t: nowSeconds() }));
     const receipts = this.options.receipts === undefined ? { deliveredMs: 300, readMs: 1000 } : this.options.receipts;
     if (!isContactChat || receipts === null || record.error) return;

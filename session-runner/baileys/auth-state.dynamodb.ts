@@ -16,6 +16,7 @@ import type { TransactBatcher, TransactItem } from '../../shared/adapters/dynamo
 import type { Fence } from '../../shared/domain/fleet/fleet.ts';
 import type { InstanceCipher } from '../../shared/domain/ports/keyring.port.ts';
 import type { Logger } from '../../shared/domain/ports/runtime.port.ts';
+import { createWriteBehind, keyWritesDurability } from './write-behind.ts';
 
 /**
  * Baileys auth state in the single table (ARCHITECTURE §3, §6; AWS-NOTES §5).
@@ -72,6 +73,13 @@ export interface DynamoAuthStateInput {
    * once its own writes are stored, so this changes no guarantee, only the number of requests.
    */
   batcher?: TransactBatcher;
+  /**
+   * Key writes (`keys.set`) return at once and are committed in the background, coalesced
+   * (session-runner/baileys/write-behind.ts). Only for a socket whose outgoing frames wait for
+   * them (the Baileys adapter gates its frames on `state.keys[keyWritesDurability]`): otherwise a
+   * receipt could leave before the keys that decrypted the message are stored.
+   */
+  writeBehind?: boolean;
 }
 
 /** Baileys' `SignalKeyStore`, always asynchronous. */
@@ -188,10 +196,33 @@ export async function createDynamoAuthState(ctx: DynamoContext, input: DynamoAut
     }
   };
 
+  /** Key writes not durable yet, by sort key (write-behind only): reads see them before the table. */
+  interface KeyWrite {
+    key: { pk: string; sk: string };
+    type: string;
+    id: string;
+    value: unknown;
+  }
+  const behind = input.writeBehind
+    ? createWriteBehind<KeyWrite>({
+        keyOf: (write) => write.key.sk,
+        // Sealed when committed: a key rewritten before its commit is sealed once.
+        commit: (writes) => track(commit(writes.map((write) => ({ key: write.key, sealed: write.value === null || write.value === undefined ? null : cipher.seal(keyField(write.type, write.id), serialise(write.value)) })))),
+      })
+    : null;
+
   const get = async <T extends KeyType>(type: T, ids: string[]): Promise<{ [id: string]: SignalDataTypeMap[T] }> => {
     const result: { [id: string]: SignalDataTypeMap[T] } = {};
-    const unique = [...new Set(ids)];
+    let unique = [...new Set(ids)];
     const prefix = keySkPrefix(type);
+    if (behind) {
+      unique = unique.filter((id) => {
+        const write = behind.pending(`${prefix}${id}`);
+        if (write === undefined) return true;
+        if (write.value !== null && write.value !== undefined) result[id] = write.value as SignalDataTypeMap[T];
+        return false;
+      });
+    }
     for (let i = 0; i < unique.length; i += KEYS_PER_BATCH_GET) {
       const items = await batchGet(
         ctx,
@@ -209,6 +240,18 @@ export async function createDynamoAuthState(ctx: DynamoContext, input: DynamoAut
   };
 
   const set = async (data: SignalDataSet): Promise<void> => {
+    if (behind) {
+      if (wiped) throw new AuthStateWipedError(instanceId);
+      const pending: KeyWrite[] = [];
+      for (const [type, values] of Object.entries(data)) {
+        for (const [id, value] of Object.entries(values ?? {})) pending.push({ key: keys.authKey(instanceId, type, id), type, id, value: value ?? null });
+      }
+      // Throws the failure of an earlier commit: Baileys fails this message (the socket is ending).
+      behind.add(pending);
+      // One turn of the event loop per commit: decrypting a backlog never starves timers and I/O.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      return;
+    }
     const writes: Write[] = [];
     for (const [type, values] of Object.entries(data)) {
       for (const [id, value] of Object.entries(values ?? {})) {
@@ -230,8 +273,10 @@ export async function createDynamoAuthState(ctx: DynamoContext, input: DynamoAut
     if (pending !== null) return pending;
     const next = running
       .catch(() => undefined)
-      .then(() => {
+      .then(async () => {
         pending = null;
+        // Keys written before these creds are stored first (write-behind), as they would be without it.
+        await behind?.durable();
         return commit([{ key: keys.authCreds(instanceId), sealed: cipher.seal(credsField, serialise(creds)) }]);
       });
     pending = next;
@@ -241,6 +286,7 @@ export async function createDynamoAuthState(ctx: DynamoContext, input: DynamoAut
 
   // Kept assignable to Baileys' own type, so a Baileys upgrade that changes it fails the build.
   const state = { creds, keys: { get, set } } satisfies AuthenticationState;
+  if (behind) Object.defineProperty(state.keys, keyWritesDurability, { value: behind, enumerable: false });
   return {
     state,
     saveCreds,
@@ -250,6 +296,7 @@ export async function createDynamoAuthState(ctx: DynamoContext, input: DynamoAut
       // unfinished pairing must not depend on a lease. Writes still in flight settle first, and
       // this store refuses later ones, so nothing it wrote can reappear after the wipe.
       wiped = true;
+      await behind?.settled();
       await Promise.allSettled([...inFlight]);
       await wipeAuthState(ctx, instanceId);
       logger.info('auth state wiped', { instanceId });

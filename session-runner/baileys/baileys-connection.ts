@@ -21,6 +21,9 @@ import type { WaMessageEvent } from '../../shared/domain/ports/media.port.ts';
 import type { Dispatcher } from 'undici';
 import { mediaDispatcher, mediaSourceOf } from './media-download.ts';
 import { statusName, toMessageExchange } from './message-mapper.ts';
+import { armWriteBehind, durabilityOf } from './write-behind.ts';
+import { GroupMetadataCache, groupInfoOf, newsletterRoleOf } from './group-info.ts';
+import { isRelayContent, relaySend } from './relay-content.ts';
 
 export interface BaileysFactoryOptions {
   logger: Logger;
@@ -213,6 +216,8 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
       // Signal keys are cached for 5 minutes, as Baileys does. Lean mode keeps no one-time pre-keys:
       // the ~812 of a first login would sit in memory for nothing (each is read at most once).
       const keyCache = new TtlCache(minutes(5), factory.lean ? (key) => key.startsWith('pre-key.') : undefined);
+      // Filled by the send check (groupMetadata below), read by relayMessage: one query per group send.
+      const groups = new GroupMetadataCache();
       const sock: WASocket = withTransactionStorage(() =>
         makeWASocket({
           auth: { creds: auth.creds, keys: makeCacheableSignalKeyStore(auth.keys, pino, keyCache) },
@@ -236,10 +241,25 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
             : {}),
           fireInitQueries: true,
           generateHighQualityLinkPreview: false,
+          cachedGroupMetadata: async (jid) => groups.get(jid),
           ...proxySettings(options.proxy),
         }),
       );
 
+      // Keys written behind (auth-state.dynamodb.ts `writeBehind`): outgoing frames wait for them
+      // to be durable, and reading pauses while the backlog is high (write-behind.ts).
+      const durability = durabilityOf(auth.keys);
+      if (durability) {
+        try {
+          armWriteBehind(sock as unknown as { ws: unknown; messageMutex?: unknown }, durability, (error) => {
+            factory.logger.error('auth state write failed', { instanceId: options.instanceId, error: String(error) });
+            void sock.end(Object.assign(new Error('auth state write failed'), { output: { statusCode: 500 } }) as never);
+          });
+        } catch (error) {
+          void sock.end(undefined);
+          throw error;
+        }
+      }
       let opened = false;
       const watchdog = setTimeout(() => {
         if (!opened && !closed) {
@@ -406,11 +426,17 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
           });
           ownSends.add(id);
           try {
-            const sent = await sock.sendMessage(toJid, content as unknown as AnyMessageContent, {
-              messageId: id,
-              timestamp: options.timestamp,
-              ...(options.quoted ? { quoted: options.quoted as unknown as WAMessage } : {}),
-            });
+            // Interactive kinds are relayed as built (relay-content.ts); the rest goes through sendMessage.
+            const sent = isRelayContent(content)
+              ? await relaySend(sock, toJid, content, { messageId: id, timestamp: options.timestamp, quoted: (options.quoted as unknown as WAMessage | null) ?? null })
+              : await sock.sendMessage(toJid, content as unknown as AnyMessageContent, {
+                  messageId: id,
+                  timestamp: options.timestamp,
+                  ...(options.quoted ? { quoted: options.quoted as unknown as WAMessage } : {}),
+                  ...(options.statusJidList ? { statusJidList: options.statusJidList } : {}),
+                  ...(options.backgroundColor ? { backgroundColor: options.backgroundColor } : {}),
+                  ...(options.font !== undefined ? { font: options.font } : {}),
+                });
             const error = await acked;
             if (error !== null) throw Object.assign(new Error(`WhatsApp refused the message (error ${error})`), { code: error });
             // The upload's URL (spec §2.3.1 `mediaUrl`): on the media part of the message as sent.
@@ -430,6 +456,8 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
         },
         onWhatsApp: async (jids) => (await sock.onWhatsApp(...jids)) ?? [],
         sendChatPresence: (toJid, state) => sock.sendPresenceUpdate(state, toJid),
+        groupMetadata: (groupJid) => groupInfoOf(sock, groupJid, groups),
+        newsletterRole: (newsletterJid) => newsletterRoleOf(sock, newsletterJid),
         logout: async () => {
           // Unlinking asks WhatsApp to remove the device; the socket closes whatever the answer,
           // and a missing answer must not hold the caller (logout, delete) for a query timeout.

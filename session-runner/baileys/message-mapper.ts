@@ -1,4 +1,5 @@
 import { getContentType, jidNormalizedUser, normalizeMessageContent, type proto, type WAMessage } from '@whiskeysockets/baileys';
+import { interactiveReplyOf } from './interactive-reply.ts';
 
 /**
  * Baileys messages → the contract's `message.exchange` data (spec §3.2). Media is described
@@ -131,6 +132,9 @@ export const toMessageExchange = (message: WAMessage, selfJid: string | null, so
     case 'editedMessage':
       return null;
     default: {
+      // Button, list and form replies (interactive-reply.ts).
+      const reply = interactiveReplyOf(contentType, content);
+      if (reply) return { ...result, ...reply };
       const kind = mediaKinds.find((candidate) => candidate === contentType);
       if (kind) {
         const media = mediaOf(kind, content);

@@ -1,6 +1,6 @@
 import type { EventPublisher } from '../../shared/domain/events/event.ts';
 import type { SessionCommand } from '../../shared/domain/fleet/commands.ts';
-import type { Pacer, PauseNotice } from '../../shared/domain/messages/pacing.ts';
+import type { Pacer, PacingStateStore, PauseNotice } from '../../shared/domain/messages/pacing.ts';
 import { storedMessageOf } from '../../shared/domain/messages/message.ts';
 import { vcardOf } from '../../shared/domain/messages/outgoing.ts';
 import type { OutboundSend, SendFailure, SendOutcome, SendOutcomeStore } from '../../shared/domain/messages/send.command.ts';
@@ -10,8 +10,11 @@ import { rfc3339, type Clock, type Logger } from '../../shared/domain/ports/runt
 import type { InstanceRef } from '../../shared/domain/ports/session-repository.port.ts';
 import type { WaConnection, WaOutgoingContent, WaSendError } from '../../shared/domain/ports/wa-connection.port.ts';
 import type { OutboundTargetPolicy } from '../../shared/domain/ports/outbound-target.port.ts';
+import { abandonedSendReasons, type SendJournal } from '../../shared/domain/messages/send-journal.ts';
 import { createOutboundTargetPolicy } from '../../shared/adapters/net/outbound-target-policy.ts';
-import { MediaRejected, mediaContentOf, prepareMedia, type PreparedMedia } from './outgoing-media.ts';
+import { MediaRejected } from './outgoing-media.ts';
+import { prepareOutgoingFile, type OutgoingFile } from './outgoing-file.ts';
+import { ChatRefused, prepareSendExtras, type SendExtras } from './send-extras.ts';
 
 /**
  * The runner's side of the send routes (spec §2.3): one lane per instance, so an instance's sends
@@ -20,7 +23,8 @@ import { MediaRejected, mediaContentOf, prepareMedia, type PreparedMedia } from 
  * delay of up to 60 s, which must hold neither the shard's command queue nor the instance's events.
  *
  * Per send: connection → recipient check (USync, ninth-digit variants, cached 24 h) → media
- * fetched or decoded to a temporary file (outgoing-media.ts; refusals are `invalid_media`) →
+ * fetched or decoded to a temporary file (outgoing-media.ts; refusals are `invalid_media`), voice
+ * notes converted to OGG/Opus and stickers to a 512×512 WebP (outgoing-file.ts) →
  * outcome `checked` → pacing slot (createPacer) → `composing` for `delay` s, then `paused` → send and
  * wait for WhatsApp's ack → message stored as `sent`, outcome `sent`, outgoing `message.exchange`
  * published. A failure → outcome `failed`, message `error`, `message.status` `server_error`.
@@ -28,8 +32,10 @@ import { MediaRejected, mediaContentOf, prepareMedia, type PreparedMedia } from 
  * pacer; the pause is published as `instance.state` with reason `sending_paused` (and
  * `sending_resumed` after the next successful send), the state itself staying `connected`.
  *
- * A runner that dies with sends in its lanes loses them (the API already answered, or answers
- * `queued`); they stay `pending` in the store.
+ * A runner that dies with sends in its lanes: with a `journal` (shared/domain/messages/send-journal.ts)
+ * every accepted send is journaled before its command leaves the queue, and the runner that next
+ * acquires the shard reports it failed (`recover`): at most once, never sent twice. Without a
+ * journal (unit tests) such sends stay `pending`.
  */
 
 export type SendCommand = Extract<SessionCommand, { type: 'send' }>;
@@ -51,11 +57,25 @@ export interface SenderDeps {
   mediaDirectory?: string;
   /** A pause started by WhatsApp's throttling (also logged and published as `instance.state` `sending_paused`). */
   onPause?: (notice: PauseNotice) => void;
+  /** In-flight sends, so another runner can resolve them after this one stopped (send-journal.ts). */
+  journal?: { store: SendJournal; runnerId: string; shardOf(instanceId: string): number };
+  /** Where the pacing state (first contacts of the day, pauses) outlives this runner (pacing.ts `PacingStateStore`). */
+  pacingState?: PacingStateStore;
 }
 
 export interface MessageSender {
-  /** Queues the send on the instance's lane; `connection()` is asked when its turn comes. */
-  accept(command: SendCommand, connection: () => WaConnection | null): void;
+  /**
+   * Queues the send on the instance's lane; `connection()` is asked when its turn comes. Resolves
+   * once the send is journaled (the command may then leave the queue); a redelivered command
+   * whose send is journaled or has an outcome is dropped.
+   */
+  accept(command: SendCommand, connection: () => WaConnection | null): Promise<void>;
+  /** Resolves the journaled sends of other runners on a shard this runner just acquired. */
+  recover(shard: number): Promise<void>;
+  /** Tests only (`runner.crash()`): the lanes stop where they are and write nothing more, like a killed process. */
+  halt(): void;
+  /** Drops the per-instance state of a shard this runner no longer holds (reloaded if it comes back). */
+  release(shard: number): void;
   /** Drops the per-instance state (the instance left this runner). */
   forget(instanceId: string): void;
   /** Resolves when every queued send has finished (tests, shutdown). */
@@ -136,12 +156,61 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
   const registrationTtlMs = deps.registrationTtlMs ?? 24 * 60 * 60 * 1000;
   const outbound = deps.outbound ?? createOutboundTargetPolicy({ allowPrivate: false, allowLoopback: false });
   const lanes = new Map<string, Promise<void>>();
+  /** What finishes a send after WhatsApp's ack (store, outcome, event, journal), off the lane. */
+  const settling = new Set<Promise<void>>();
+  const settle = (work: () => Promise<void>): void => {
+    const done = work().catch((error: unknown) => deps.logger.error('send bookkeeping failed', { error: String(error) }));
+    settling.add(done);
+    void done.then(() => settling.delete(done));
+  };
   /** Per instance: JID asked → the registered JID (`null` = not on WhatsApp), with when it was learnt. */
   const registrations = new Map<string, Map<string, { jid: string | null; at: number }>>();
   /** Per instance: chats that already have messages (first contacts count against the daily cap). */
   const knownChats = new Map<string, Promise<Set<string>>>();
   /** Per instance: the pause scopes announced with `sending_paused` and not yet ended by a successful send. */
   const announcedPauses = new Map<string, Set<PauseNotice['scope']>>();
+  /** Per instance: the stored pacing state, loaded once before its first send on this runner. */
+  const pacingLoads = new Map<string, Promise<void>>();
+  /** Per instance: the pacing state as last written (`undefined` until loaded: never overwrite a state not read). */
+  const pacingWritten = new Map<string, string>();
+  const pacingWrites = new Map<string, Promise<void>>();
+
+  const loadPacing = (instanceId: string): Promise<void> => {
+    const store = deps.pacingState;
+    if (!store) return Promise.resolve();
+    let load = pacingLoads.get(instanceId);
+    if (!load) {
+      load = store
+        .load(instanceId)
+        .then((snapshot) => {
+          if (snapshot) deps.pacer.restore(instanceId, snapshot);
+          pacingWritten.set(instanceId, JSON.stringify(deps.pacer.snapshot(instanceId)));
+        })
+        .catch((error: unknown) => {
+          // Sends go on with the state in memory; the next send tries the store again.
+          pacingLoads.delete(instanceId);
+          deps.logger.error('pacing state not loaded', { instanceId, error: String(error) });
+        });
+      pacingLoads.set(instanceId, load);
+    }
+    return load;
+  };
+  /** Writes the pacing state when it changed, in the background, one write at a time per instance. */
+  const persistPacing = (instanceId: string): void => {
+    const store = deps.pacingState;
+    if (!store || halted || !pacingWritten.has(instanceId)) return;
+    const snapshot = deps.pacer.snapshot(instanceId);
+    const text = JSON.stringify(snapshot);
+    if (pacingWritten.get(instanceId) === text) return;
+    pacingWritten.set(instanceId, text);
+    const write = (pacingWrites.get(instanceId) ?? Promise.resolve())
+      .then(() => store.save(instanceId, snapshot))
+      .catch((error: unknown) => deps.logger.error('pacing state not stored', { instanceId, error: String(error) }));
+    pacingWrites.set(instanceId, write);
+    void write.then(() => {
+      if (pacingWrites.get(instanceId) === write) pacingWrites.delete(instanceId);
+    });
+  };
 
   /**
    * Pacing pauses as `instance.state` events (README "Sending messages"): the state does not change
@@ -168,11 +237,12 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
     await publish(ref, 'instance.state', { state: 'connected', previousState: 'connected', reason: 'sending_resumed', pause: { scope: ended.includes('all') ? 'all' : 'first_contacts' } });
   };
 
+  let halted = false;
   const now = () => rfc3339(deps.clock.now());
-  const refOf = (command: SendCommand): InstanceRef => ({ instanceId: command.instanceId, accountId: command.accountId, instanceName: command.instanceName });
+  const refOf = (command: Pick<SendCommand, 'instanceId' | 'accountId' | 'instanceName'>): InstanceRef => ({ instanceId: command.instanceId, accountId: command.accountId, instanceName: command.instanceName });
 
   const publish = async (ref: InstanceRef, event: 'message.exchange' | 'message.status' | 'instance.state', data: Record<string, unknown>) => {
-    if (!deps.events) return;
+    if (!deps.events || halted) return;
     const record = { id: deps.newEventId(), event, ...ref, timestamp: deps.clock.now().toISOString(), data };
     for (let attempt = 1; ; attempt++) {
       try {
@@ -184,8 +254,8 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
     }
   };
 
-  const record = (instanceId: string, messageId: string, outcome: SendOutcome) =>
-    deps.outcomes.record(instanceId, messageId, outcome).catch((error: unknown) => deps.logger.error('send outcome not recorded', { instanceId, messageId, error: String(error) }));
+  const record = async (instanceId: string, messageId: string, outcome: SendOutcome) =>
+    halted ? undefined : deps.outcomes.record(instanceId, messageId, outcome).catch((error: unknown) => deps.logger.error('send outcome not recorded', { instanceId, messageId, error: String(error) }));
 
   /** The JID to send to: the recipient as given, or its registered ninth-digit variant. */
   const resolveRecipient = async (instanceId: string, conn: WaConnection, chatJid: string): Promise<string> => {
@@ -228,34 +298,62 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
     (await knownChats.get(instanceId))?.add(chatJid);
   };
 
-  const fail = async (command: SendCommand, chatJid: string, failure: SendFailed | { code: SendFailure; reason: string }) => {
+  /** The journal key of a send of this runner. */
+  const journalKey = (command: Pick<SendCommand, 'instanceId'>, messageId: string) =>
+    deps.journal ? { shard: deps.journal.shardOf(command.instanceId), instanceId: command.instanceId, messageId, runnerId: deps.journal.runnerId } : null;
+  /** Ends this runner's journal entry; `false` when another runner claimed it meanwhile (it reports the outcome). */
+  const closeJournal = async (command: Pick<SendCommand, 'instanceId'>, messageId: string): Promise<boolean> => {
+    const key = journalKey(command, messageId);
+    if (!key || !deps.journal || halted) return true;
+    return deps.journal.store.close(key).catch((error: unknown) => {
+      deps.logger.error('send journal entry not closed', { instanceId: command.instanceId, messageId, error: String(error) });
+      return true;
+    });
+  };
+
+  /** `reason` (a zapfleet addition to `message.status`) says why a send failed. */
+  const fail = async (command: Pick<SendCommand, 'instanceId' | 'accountId' | 'instanceName'> & { send: Pick<OutboundSend, 'messageId'> }, chatJid: string, failure: SendFailed | { code: SendFailure; reason: string }, options: { journaled?: boolean } = {}) => {
     const { send } = command;
+    if (halted) return;
+    if (options.journaled !== false && !(await closeJournal(command, send.messageId))) return;
     const reason = failure instanceof SendFailed ? failure.message : failure.reason;
     await record(command.instanceId, send.messageId, { state: 'failed', code: failure.code, reason, chatJid, at: now() });
     await deps.messages.updateStatus(command.instanceId, send.messageId, 'error', now()).catch(() => false);
-    await publish(refOf(command), 'message.status', { messageId: send.messageId, chat: chatJid, status: 'server_error', timestamp: now() });
+    await publish(refOf(command), 'message.status', { messageId: send.messageId, chat: chatJid, status: 'server_error', timestamp: now(), reason });
   };
 
   const run = async (command: SendCommand, connection: () => WaConnection | null): Promise<void> => {
     const { send } = command;
     const ref = refOf(command);
     let chatJid = send.chatJid;
-    let media: PreparedMedia | null = null;
+    let media: OutgoingFile | null = null;
+    /** Group/channel checks, resolved mentions, link preview, interactive and status content (send-extras.ts). */
+    let extras: SendExtras | null = null;
     let sentMedia: { mediaUrl: string | null } | void = undefined;
+    /** The `checked` write, awaited with the journal's `sending` mark (one round trip less when nothing waits in between). */
+    let checked: Promise<unknown> = Promise.resolve();
     try {
       const conn = connection();
       if (!conn?.send) throw new SendFailed('not_connected', 'Instance is not connected to WhatsApp');
       chatJid = await resolveRecipient(command.instanceId, conn, send.chatJid);
       // Before `checked`: a download or decoding error is still seen by the waiting API (a 400).
-      if (send.request.kind === 'media') {
-        media = await prepareMedia(send.request.media, send.request, { outbound: outbound, ...(deps.mediaDirectory ? { directory: deps.mediaDirectory } : {}) }).catch((error: unknown) => {
+      extras = await prepareSendExtras(send, conn, chatJid, { instanceId: command.instanceId, outbound, messages: deps.messages, ...(deps.mediaDirectory ? { mediaDirectory: deps.mediaDirectory } : {}) }).catch((error: unknown) => {
+        if (error instanceof ChatRefused) throw new SendFailed(error.code, error.message);
+        throw error instanceof MediaRejected ? new SendFailed('invalid_media', error.message) : error;
+      });
+      if (send.request.kind === 'media' || send.request.kind === 'sticker') {
+        const mentions = extras.mentions;
+        media = await prepareOutgoingFile(send.request, mentions, { outbound: outbound, ...(deps.mediaDirectory ? { directory: deps.mediaDirectory } : {}) }).catch((error: unknown) => {
           throw error instanceof MediaRejected ? new SendFailed('invalid_media', error.message) : error;
         });
       }
-      await record(command.instanceId, send.messageId, { state: 'checked', chatJid, at: now() });
+      checked = record(command.instanceId, send.messageId, { state: 'checked', chatJid, at: now() });
 
-      const firstContact = await isFirstContact(command.instanceId, chatJid);
+      // Only a person can be a first contact: groups, channels and status posts never count against the daily cap.
+      const firstContact = /@(s\.whatsapp\.net|lid)$/.test(chatJid) ? await isFirstContact(command.instanceId, chatJid) : false;
+      await loadPacing(command.instanceId);
       const decision = deps.pacer.reserve(command.instanceId, { to: chatJid, firstContact });
+      persistPacing(command.instanceId);
       if (decision.kind !== 'send') throw new SendFailed('rate_limited', `sending paused (${decision.kind}) until ${decision.until.toISOString()}`);
       const wait = decision.at.getTime() - deps.clock.now().getTime();
       if (wait > 0) await sleep(wait);
@@ -269,11 +367,20 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
       // The connection may have dropped while waiting.
       const live = connection();
       if (!live?.send) throw new SendFailed('not_connected', 'Instance is not connected to WhatsApp');
+      if (halted) return;
+      // Past this point the message may reach WhatsApp: it is never sent again (send-journal.ts).
+      const key = journalKey(command, send.messageId);
+      const [marked] = await Promise.all([key && deps.journal ? deps.journal.store.markSending(key) : true, checked]);
+      if (!marked) {
+        deps.logger.warn('send resolved by another runner; not sending', { instanceId: command.instanceId, messageId: send.messageId });
+        return;
+      }
       try {
-        sentMedia = await live.send(chatJid, send.request.kind === 'media' && media ? mediaContentOf(send.request, media, (send.exchange.mentions as string[] | undefined) ?? []) : contentOf(send), { messageId: send.messageId, timestamp: new Date(send.timestamp), quoted: quotedOf(send) });
+        sentMedia = await live.send(chatJid, media ? media.content : ((await extras?.content()) ?? contentOf(send)), { messageId: send.messageId, timestamp: new Date(send.timestamp), quoted: quotedOf(send), ...extras?.options });
       } catch (error) {
         const { code, pacing, reason } = classify(error);
         const notice = pacing ? deps.pacer.report(command.instanceId, { kind: pacing }) : null;
+        persistPacing(command.instanceId);
         if (notice) {
           deps.logger.warn('sending paused by WhatsApp throttling', { instanceId: command.instanceId, reason: notice.reason, scope: notice.scope, until: notice.until.toISOString() });
           deps.onPause?.(notice);
@@ -282,32 +389,57 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
         throw new SendFailed(code, reason);
       }
       deps.pacer.report(command.instanceId, { kind: 'sent' });
+      persistPacing(command.instanceId);
       await rememberChat(command.instanceId, chatJid);
 
       const exchange = {
         ...send.exchange,
-        chat: { ...(send.exchange.chat as Record<string, unknown>), jid: chatJid },
-        ...(send.request.kind === 'media' && media
-          ? { media: { type: send.request.mediaType, mimetype: media.mimeType, fileName: send.request.mediaType === 'document' ? send.request.fileName : null, size: media.size, duration: send.request.duration } }
-          : {}),
+        chat: { ...(send.exchange.chat as Record<string, unknown>), jid: chatJid, ...(extras?.groupName ? { name: extras.groupName } : {}) },
+        ...(media ? { media: media.exchangeMedia } : {}),
+        ...(extras && extras.mentions.length > 0 ? { mentions: extras.mentions } : {}),
       };
       const stored = storedMessageOf(command.instanceId, exchange, { isHistory: false, now: now() });
-      if (stored) await deps.messages.save(stored).catch((error: unknown) => deps.logger.error('message not stored', { instanceId: command.instanceId, error: String(error) }));
-      await deps.messages.updateStatus(command.instanceId, send.messageId, 'sent', now()).catch(() => false);
-      await record(command.instanceId, send.messageId, { state: 'sent', chatJid, at: now(), ...(media ? { media: { mimeType: media.mimeType, size: media.size, ...(sentMedia?.mediaUrl ? { url: sentMedia.mediaUrl } : {}) } } : {}) });
-      await publish(ref, 'message.exchange', { id: send.messageId, message: exchange });
-      await announceResume(ref, firstContact);
+      // After WhatsApp's ack the lane moves on to the instance's next send: this bookkeeping (none of
+      // it throws) runs beside it, so consecutive sends are not spaced by the store's round trips.
+      settle(async () => {
+        if (halted) return;
+        if (stored) await deps.messages.save(stored).catch((error: unknown) => deps.logger.error('message not stored', { instanceId: command.instanceId, error: String(error) }));
+        await deps.messages.updateStatus(command.instanceId, send.messageId, 'sent', now()).catch(() => false);
+        await record(command.instanceId, send.messageId, { state: 'sent', chatJid, at: now(), ...(extras && extras.mentions.length > 0 ? { mentions: extras.mentions } : {}), ...(extras?.groupName ? { groupName: extras.groupName } : {}), ...(media ? { media: { mimeType: media.mimeType, size: media.size, ...(media.seconds === null ? {} : { seconds: media.seconds }), ...(sentMedia?.mediaUrl ? { url: sentMedia.mediaUrl } : {}) } } : {}) });
+        await publish(ref, 'message.exchange', { id: send.messageId, message: exchange });
+        await closeJournal(command, send.messageId);
+        await announceResume(ref, firstContact);
+      });
     } catch (error) {
       const failure = error instanceof SendFailed ? error : new SendFailed('failed', error instanceof Error ? error.message : String(error));
       if (!(error instanceof SendFailed)) deps.logger.error('send failed', { instanceId: command.instanceId, messageId: send.messageId, error: String(error) });
+      await checked;
       await fail(command, chatJid, failure);
     } finally {
       await media?.remove().catch(() => undefined);
+      await extras?.remove().catch(() => undefined);
     }
   };
 
   return {
-    accept(command, connection) {
+    async accept(command, connection) {
+      if (halted) return;
+      const { send } = command;
+      const key = journalKey(command, send.messageId);
+      if (key && deps.journal) {
+        // A redelivered command (the runner died before the queue message was deleted): its send
+        // already has an outcome, or is journaled and so belongs to whoever resolves the entry.
+        const [outcome, opened] = await Promise.all([
+          deps.outcomes.get(command.instanceId, send.messageId),
+          deps.journal.store.open({ ...key, accountId: command.accountId, instanceName: command.instanceName, chatJid: send.chatJid, phase: 'accepted', acceptedAt: now() }),
+        ]);
+        if (outcome !== null || !opened) {
+          // Journaled again just now for a send that already has an outcome: take the entry back.
+          if (opened) await deps.journal.store.close(key);
+          deps.logger.warn('send command delivered again; not sending twice', { instanceId: command.instanceId, messageId: send.messageId });
+          return;
+        }
+      }
       const id = command.instanceId;
       const previous = lanes.get(id) ?? Promise.resolve();
       const next = previous.then(() => run(command, connection)).catch((error: unknown) => deps.logger.error('send lane failed', { instanceId: id, error: String(error) }));
@@ -316,14 +448,40 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
         if (lanes.get(id) === next) lanes.delete(id);
       });
     },
+    async recover(shard) {
+      const journal = deps.journal;
+      if (!journal || halted) return;
+      for (const entry of await journal.store.list(shard)) {
+        if (entry.runnerId === journal.runnerId) continue;
+        // Whoever removes the entry owns the outcome (a runner still alive drops the send).
+        if (!(await journal.store.claim(entry))) continue;
+        const outcome = await deps.outcomes.get(entry.instanceId, entry.messageId);
+        if (outcome?.state === 'sent' || outcome?.state === 'failed') continue;
+        const reason = abandonedSendReasons[entry.phase];
+        deps.logger.warn('send abandoned by a stopped runner', { instanceId: entry.instanceId, messageId: entry.messageId, runnerId: entry.runnerId, phase: entry.phase });
+        await fail({ ...entry, send: { messageId: entry.messageId } }, outcome?.chatJid ?? entry.chatJid, { code: 'failed', reason }, { journaled: false });
+      }
+    },
+    halt() {
+      halted = true;
+    },
     forget(instanceId) {
       registrations.delete(instanceId);
       knownChats.delete(instanceId);
       announcedPauses.delete(instanceId);
+      pacingLoads.delete(instanceId);
+      pacingWritten.delete(instanceId);
       deps.pacer.forget(instanceId);
     },
+    release(shard) {
+      const shardOf = deps.journal?.shardOf;
+      if (!shardOf) return;
+      const known = new Set([...registrations.keys(), ...knownChats.keys(), ...pacingLoads.keys()]);
+      // Lanes still running fail (their sockets are closed) without writing the pacing state again.
+      for (const instanceId of known) if (shardOf(instanceId) === shard) this.forget(instanceId);
+    },
     async idle() {
-      while (lanes.size > 0) await Promise.all([...lanes.values()]);
+      while (lanes.size > 0 || settling.size > 0 || pacingWrites.size > 0) await Promise.all([...lanes.values(), ...settling, ...pacingWrites.values()]);
     },
   };
 };

@@ -57,8 +57,8 @@ export interface SupervisorDeps {
   forgetMedia?: (ref: InstanceRef) => Promise<void>;
   /** Called for close codes an operator must hear about (405 client rejected, 440 replaced, 403). */
   alarm?: (name: 'client_version_rejected' | 'session_replaced' | 'forbidden', ref: InstanceRef) => void;
-  /** API sends (session-runner/messaging/sender.ts): handed over at once, run in the sender's own per-instance lane. */
-  sender?: { accept(command: Extract<SessionCommand, { type: 'send' }>, connection: () => WaConnection | null): void };
+  /** API sends (session-runner/messaging/sender.ts): handed over once journaled, run in the sender's own per-instance lane. */
+  sender?: { accept(command: Extract<SessionCommand, { type: 'send' }>, connection: () => WaConnection | null): Promise<void> | void };
 }
 
 interface Linking {
@@ -580,12 +580,12 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
         return;
       }
       case 'send':
-        // Typing delays and pacing must hold neither this instance's serial work nor the shard's queue.
-        deps.sender?.accept(command, () => {
+        // Typing delays and pacing must hold neither this instance's serial work nor the shard's queue:
+        // this waits only until the send is journaled, so a runner that dies later does not lose it.
+        return deps.sender?.accept(command, () => {
           const session = sessions.get(ref.instanceId);
           return session?.connected ? session.conn : null;
         });
-        return;
     }
   };
 

@@ -42,6 +42,9 @@ export const errorMap = {
   /** 501 (spec §0.9): a kind this server cannot send yet; the detail names it. */
   'message.unsupported': { status: 501, message: null },
   'message.participant_required': { status: 400, message: 'participant is required for reactions to group messages not sent by this instance' },
+  'message.group_not_found': { status: 404, message: 'Group not found or you are not a member of this group' },
+  'message.group_admins_only': { status: 403, message: 'Only admins can send messages to this group' },
+  'message.channel_forbidden': { status: 403, message: 'Not authorized to post in this channel' },
 } as const satisfies Record<ErrorCode, ErrorRendering>;
 
 export const renderError = (code: ErrorCode, detail?: string): { status: number; message: string } => {

@@ -248,13 +248,13 @@ describe('sending messages through the sandbox', () => {
     expect(response.body).toEqual({ success: false, error: { message: 'Invalid request body' } });
   });
 
-  it('answers 501 for a kind this server cannot send yet, after validation', async () => {
+  // Every kind is sendable now: interactive kinds, statuses, groups and mentions are in messages-interactive.sandbox.test.ts.
+  it('answers 400 for an invalid list, and nothing reaches the contact', async () => {
     const invalid = await send('list', { number: '5511944440011' });
-    const valid = await send('list', { number: '5511944440011', contentText: 'Menu', buttonText: 'Open', sections: [{ title: 'A', rows: [{ id: '1', title: 'One' }] }] });
 
+    expect(invalid.status).toBe(400);
     expect(invalid.body).toEqual({ success: false, error: { message: 'contentText is required' } });
-    expect(valid.status).toBe(501);
-    expect(valid.body).toEqual({ success: false, error: { message: 'Sending list messages is not supported yet' } });
+    expect(receivedBy('5511944440011')).toEqual([]);
   });
 
   describe('media', () => {
@@ -331,11 +331,6 @@ describe('sending messages through the sandbox', () => {
       expect(receivedBy('5511944440033')).toEqual([]);
     });
 
-    it('answers 501 for a voice note (OGG/Opus conversion is not built yet)', async () => {
-      const response = await send('media', { number: '5511944440034', mediaType: 'audio', mediaBase64: png.toString('base64') });
-
-      expect(response.status).toBe(501);
-      expect(response.body).toEqual({ success: false, error: { message: 'Sending voice notes is not supported yet' } });
-    });
+    // Stickers and voice notes (sharp / ffmpeg conversions): messages.conversion.sandbox.test.ts.
   });
 });

@@ -1,29 +1,32 @@
-import { App } from 'aws-cdk-lib';
-import { Capture, Match, Template } from 'aws-cdk-lib/assertions';
+import { Capture, Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { StatefulStack } from '../../infra/stacks/stateful-stack.ts';
 import { tableSchema } from '../../shared/adapters/dynamodb/table.ts';
+import { buildTestApp, unsuppressedNagFindings, type BuiltApp, type CfnResource } from './app.ts';
 
-type Resource = { Properties: Record<string, unknown>; DeletionPolicy?: string; UpdateReplacePolicy?: string };
+type Queue = CfnResource & { Properties: { FifoQueue?: boolean; RedrivePolicy?: { maxReceiveCount: number; deadLetterTargetArn: unknown }; QueueName?: string } };
 
-describe('StatefulStack', () => {
-  let stack: StatefulStack;
+describe('StatefulStack (dev)', () => {
+  let app: BuiltApp;
   let template: Template;
 
+  // Synthesising the app takes seconds on a shared machine: above vitest's 10 s hook default.
   beforeAll(() => {
-    stack = new StatefulStack(new App(), 'Test-Stateful');
-    template = Template.fromStack(stack);
+    app = buildTestApp();
+    template = app.template(app.stateful);
+  }, 120_000);
+
+  it('leaves no cdk-nag AwsSolutions finding unsuppressed', () => {
+    expect(unsuppressedNagFindings(app.stateful)).toEqual([]);
   });
 
-  const onlyTable = (): Resource => {
-    const tables = Object.values(template.findResources('AWS::DynamoDB::Table')) as Resource[];
+  const onlyTable = (): CfnResource => {
+    const tables = Object.values(template.findResources('AWS::DynamoDB::Table')) as CfnResource[];
     expect(tables).toHaveLength(1);
-    return tables[0] as Resource;
+    return tables[0] as CfnResource;
   };
+  const queues = () => Object.entries(template.findResources('AWS::SQS::Queue')) as [string, Queue][];
 
   it('builds the one table with the key names the application uses', () => {
-    // Prepare / Act: the template is synthesised once in beforeAll.
-    // Assess
     template.resourceCountIs('AWS::DynamoDB::Table', 1);
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [
@@ -76,7 +79,7 @@ describe('StatefulStack', () => {
     });
 
     // Act
-    const key = template.toJSON().Resources[sseKey.asString()] as { Type: string; Properties: Record<string, unknown> };
+    const key = template.toJSON().Resources[sseKey.asString()] as CfnResource;
 
     // Assess
     expect(key.Type).toBe('AWS::KMS::Key');
@@ -85,34 +88,156 @@ describe('StatefulStack', () => {
 
   it('wraps instance data keys with a rotating key of its own, not the table key', () => {
     // Prepare
-    const dataKeyId = stack.resolve(stack.dataKey.keyArn) as { 'Fn::GetAtt': [string, string] };
-    const tableKeyId = (onlyTable().Properties.SSESpecification as { KMSMasterKeyId: { 'Fn::GetAtt': [string, string] } })
-      .KMSMasterKeyId['Fn::GetAtt'][0];
+    const dataKeyId = app.stateful.resolve(app.stateful.dataKey.keyArn) as { 'Fn::GetAtt': [string, string] };
+    const tableKeyId = (onlyTable().Properties.SSESpecification as { KMSMasterKeyId: { 'Fn::GetAtt': [string, string] } }).KMSMasterKeyId['Fn::GetAtt'][0];
 
     // Act
-    const keys = template.findResources('AWS::KMS::Key');
+    const dataKey = template.findResources('AWS::KMS::Key')[dataKeyId['Fn::GetAtt'][0]] as CfnResource | undefined;
 
     // Assess
     expect(dataKeyId['Fn::GetAtt'][0]).not.toBe(tableKeyId);
-    const dataKey = keys[dataKeyId['Fn::GetAtt'][0]] as Resource | undefined;
     expect(dataKey?.Properties.EnableKeyRotation).toBe(true);
     // GenerateDataKey only works with a symmetric encryption key (the CloudFormation default).
     expect(dataKey?.Properties.KeySpec ?? 'SYMMETRIC_DEFAULT').toBe('SYMMETRIC_DEFAULT');
     expect(dataKey?.Properties.KeyUsage ?? 'ENCRYPT_DECRYPT').toBe('ENCRYPT_DECRYPT');
   });
 
-  it('retains the table and both keys when the stack is deleted or they are replaced', () => {
+  it('lets a dev stage be torn down: no deletion protection, resources deleted with the stack', () => {
+    expect(onlyTable().Properties.DeletionProtectionEnabled).toBe(false);
+    expect(onlyTable().DeletionPolicy).toBe('Delete');
+  });
+
+  it('has one FIFO command queue per shard, in shard order, all dead-lettering to one FIFO queue', () => {
     // Act
-    const resources = [
-      ...Object.values(template.findResources('AWS::DynamoDB::Table')),
-      ...Object.values(template.findResources('AWS::KMS::Key')),
-    ] as Resource[];
+    const shardQueues = app.stateful.commandQueues.map((queue) => template.toJSON().Resources[(app.stateful.resolve(queue.queueArn) as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0]] as Queue);
+    const dlqId = (app.stateful.resolve(app.stateful.commandDeadLetterQueue.queueArn) as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
 
     // Assess
-    expect(resources).toHaveLength(3);
-    for (const resource of resources) {
+    expect(shardQueues).toHaveLength(4);
+    shardQueues.forEach((queue, shard) => {
+      expect(queue.Properties.QueueName).toBe(`${app.stateful.stackName}-shard-${shard}.fifo`);
+      expect(queue.Properties.FifoQueue).toBe(true);
+      expect(queue.Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] }, maxReceiveCount: 10 });
+      expect(queue.Properties).toMatchObject({ ContentBasedDeduplication: false, DeduplicationScope: 'messageGroup', FifoThroughputLimit: 'perMessageGroupId' });
+    });
+    expect((template.toJSON().Resources[dlqId] as Queue).Properties).toMatchObject({ FifoQueue: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+  });
+
+  it('gives the events queue a standard DLQ and a visibility timeout of at least 6 x the dispatcher timeout', () => {
+    // Prepare
+    const eventsId = (app.stateful.resolve(app.stateful.eventsQueue.queueArn) as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
+    const dlqId = (app.stateful.resolve(app.stateful.eventsDeadLetterQueue.queueArn) as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
+
+    // Act
+    const events = template.toJSON().Resources[eventsId] as Queue;
+    const dlq = template.toJSON().Resources[dlqId] as Queue;
+
+    // Assess
+    expect(events.Properties.FifoQueue).toBeUndefined();
+    expect(events.Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] }, maxReceiveCount: 5 });
+    expect(events.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * 60);
+    expect(dlq.Properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
+  });
+
+  it('encrypts every queue and refuses requests without TLS', () => {
+    // Act
+    const all = queues();
+    const policies = Object.values(template.findResources('AWS::SQS::QueuePolicy')) as CfnResource[];
+
+    // Assess
+    expect(all).toHaveLength(4 + 3);
+    for (const [id, queue] of all) {
+      expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
+      const policy = policies.find((candidate) => JSON.stringify(candidate.Properties.Queues).includes(`"${id}"`));
+      expect(policy?.Properties.PolicyDocument).toMatchObject({
+        Statement: expect.arrayContaining([expect.objectContaining({ Effect: 'Deny', Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+      });
+    }
+  });
+
+  it('keeps the media bucket private, encrypted and TLS-only (1.2+)', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+    });
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } } }),
+        ]),
+      },
+    });
+  });
+
+  it('expires media after 30 days and command overflow objects sooner', () => {
+    // Prepare
+    const rules = new Capture();
+    template.hasResourceProperties('AWS::S3::Bucket', { LifecycleConfiguration: { Rules: rules } });
+
+    // Act
+    const byId = Object.fromEntries((rules.asArray() as { Id: string; ExpirationInDays?: number; Prefix?: string }[]).map((rule) => [rule.Id, rule]));
+
+    // Assess
+    expect(byId.media).toMatchObject({ ExpirationInDays: 30, Status: 'Enabled' });
+    expect(byId.media?.Prefix).toBeUndefined();
+    expect(byId['command-overflow']).toMatchObject({ Prefix: 'commands/', ExpirationInDays: 5 });
+    expect(byId['event-payloads']).toMatchObject({ Prefix: 'events/', ExpirationInDays: 15 });
+  });
+
+  it('generates the token pepper inside KMS: a data key without plaintext, under the data key and the pepper context only', () => {
+    // Prepare
+    const dataKeyArn = app.stateful.resolve(app.stateful.dataKey.keyArn);
+
+    // Act
+    const generator = Object.values(template.findResources('AWS::Lambda::Function')).find((fn) => JSON.stringify(fn).includes('GenerateDataKeyWithoutPlaintextCommand')) as CfnResource | undefined;
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')) as CfnResource[];
+    const grants = policies.flatMap((policy) => (policy.Properties.PolicyDocument as { Statement: { Action: unknown; Resource: unknown; Condition?: unknown }[] }).Statement).filter((statement) => JSON.stringify(statement.Action).includes('kms:GenerateDataKeyWithoutPlaintext'));
+
+    // Assess
+    expect(generator).toBeDefined();
+    expect((generator?.Properties.Code as { ZipFile: string }).ZipFile).toContain('EncryptionContext: {"purpose":"token-pepper"}');
+    template.hasResourceProperties('Custom::ZapfleetTokenPepper', { KeyArn: dataKeyArn });
+    expect(grants).toEqual([{ Effect: 'Allow', Action: 'kms:GenerateDataKeyWithoutPlaintext', Resource: dataKeyArn, Condition: { StringEquals: { 'kms:EncryptionContext:purpose': 'token-pepper' } } }]);
+    expect(app.stateful.resolve(app.stateful.tokenPepperCiphertext)).toEqual({ Ref: expect.stringMatching(/^TokenPepper/) });
+  });
+});
+
+describe('StatefulStack (prod)', () => {
+  let app: BuiltApp;
+  let template: Template;
+
+  // Synthesising the app takes seconds on a shared machine: above vitest's 10 s hook default.
+  beforeAll(() => {
+    app = buildTestApp({ stage: 'prod', tokenPepperCiphertext: 'AQICAHkeptFromAnEarlierDeployment==', corsOrigins: 'https://a.example.com,https://b.example.com', alarmEmail: 'ops@example.com' });
+    template = app.template(app.stateful);
+  }, 120_000);
+
+  it('leaves no cdk-nag AwsSolutions finding unsuppressed in any stack of the prod stage', () => {
+    expect([app.stateful, app.webSocket, app.api, app.events].flatMap(unsuppressedNagFindings)).toEqual([]);
+  });
+
+  it('protects the table from deletion and retains table, keys, queues and bucket', () => {
+    // Act
+    const kept = ['AWS::DynamoDB::Table', 'AWS::KMS::Key', 'AWS::SQS::Queue', 'AWS::S3::Bucket'].flatMap((type) => Object.values(template.findResources(type))) as CfnResource[];
+
+    // Assess
+    template.hasResourceProperties('AWS::DynamoDB::Table', { DeletionProtectionEnabled: true, PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } });
+    expect(kept.length).toBe(1 + 2 + 64 + 3 + 1);
+    for (const resource of kept) {
       expect(resource.DeletionPolicy).toBe('Retain');
       expect(resource.UpdateReplacePolicy).toBe('Retain');
     }
+    expect(app.stateful.terminationProtection).toBe(true);
+  });
+
+  it('has the 64 shard queues of the architecture', () => {
+    expect(app.stateful.commandQueues).toHaveLength(64);
+  });
+
+  it('keeps a pepper given with -c tokenPepperCiphertext instead of generating one', () => {
+    template.resourceCountIs('Custom::ZapfleetTokenPepper', 0);
+    expect(app.stateful.tokenPepperCiphertext).toBe('AQICAHkeptFromAnEarlierDeployment==');
   });
 });

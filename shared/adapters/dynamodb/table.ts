@@ -26,6 +26,8 @@ import {
  * | message           | MSG#<instanceId>    | <RFC 3339 timestamp>#<messageId>|            |                   |
  * | message status    | MSG#<instanceId>    | ID#<messageId>                  |            |                   |
  * | idempotency key   | IDEMPOTENCY#<instanceId>#<key> | IDEMPOTENCY          |            |                   |
+ * | send journal      | SENDJOURNAL#<shard> | <instanceId>#<messageId>        |            |                   |
+ * | pacing state      | PACING#<instanceId> | PACING                          |            |                   |
  *
  * Message items carry a `ttl` (operator retention); the status item also points at its message item.
  * Instance names never contain `#` (spec §0.13), so `INSTANCE#<name>#` prefixes cannot collide.
@@ -61,6 +63,11 @@ export const keys = {
   messageStatus: (instanceId: string, messageId: string) => ({ pk: `MSG#${instanceId}`, sk: `ID#${messageId}` }),
   /** Idempotency key of a send (spec §0.15): one partition per key; the key follows the `#`-free instance id. */
   idempotency: (instanceId: string, key: string) => ({ pk: `IDEMPOTENCY#${instanceId}#${key}`, sk: 'IDEMPOTENCY' }),
+  /** A send a runner took off its shard queue and has not finished (shared/domain/messages/send-journal.ts). */
+  sendJournalPartition: (shard: number) => `SENDJOURNAL#${shard}`,
+  sendJournal: (shard: number, instanceId: string, messageId: string) => ({ pk: `SENDJOURNAL#${shard}`, sk: `${instanceId}#${messageId}` }),
+  /** Anti-ban pacing state of an instance that must survive restarts and shard moves (shared/domain/messages/pacing.ts). */
+  pacing: (instanceId: string) => ({ pk: `PACING#${instanceId}`, sk: 'PACING' }),
 } as const;
 
 /**

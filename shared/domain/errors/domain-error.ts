@@ -35,6 +35,9 @@ export const errorCodes = [
   'message.send_failed',
   'message.unsupported',
   'message.participant_required',
+  'message.group_not_found',
+  'message.group_admins_only',
+  'message.channel_forbidden',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

@@ -18,6 +18,10 @@
  *   publishes it as `instance.state` with reason `sending_paused`); `null` otherwise.
  * - `pacer.resume(instanceId)` clears pauses (operator action); `pacer.forget(instanceId)` drops
  *   the state when the instance leaves the runner.
+ * - `pacer.snapshot(instanceId)` / `pacer.restore(instanceId, snapshot)`: the state that must
+ *   survive a runner restart or a shard move (the first contacts of the last 24 h and the pauses),
+ *   kept in a `PacingStateStore` by the sender. The gap itself is not kept: after a move the
+ *   first send may come up to one gap early.
  *
  * Policy: consecutive sends of one instance are at least `minGapMs` + a random share of
  * `jitterMs` apart; at most `firstContactsPerDay` distinct new contacts in any 24 h; a rate limit
@@ -79,6 +83,24 @@ export interface Pacer {
   report(instanceId: string, outcome: SendOutcome): PauseNotice | null;
   resume(instanceId: string): void;
   forget(instanceId: string): void;
+  snapshot(instanceId: string): PacingSnapshot;
+  /** Takes over a stored state; first contacts older than 24 h are dropped. */
+  restore(instanceId: string, snapshot: PacingSnapshot): void;
+}
+
+/** The durable part of an instance's pacing state (times in ms since the epoch). */
+export interface PacingSnapshot {
+  /** First contacts of the last 24 h, oldest first. */
+  firstContacts: { to: string; at: number }[];
+  pausedUntil: number;
+  firstContactsPausedUntil: number;
+  consecutiveRateLimits: number;
+}
+
+/** Port: one pacing state per instance (DynamoDB adapter: shared/adapters/dynamodb/pacing-state.dynamodb.ts). */
+export interface PacingStateStore {
+  load(instanceId: string): Promise<PacingSnapshot | null>;
+  save(instanceId: string, snapshot: PacingSnapshot): Promise<void>;
 }
 
 interface InstancePacing {
@@ -170,6 +192,26 @@ export const createPacer = (config: Partial<PacingConfig> = {}, deps: { clock: C
 
     forget(instanceId) {
       instances.delete(instanceId);
+    },
+
+    snapshot(instanceId) {
+      const now = deps.clock.now().getTime();
+      const state = stateOf(instanceId);
+      return {
+        firstContacts: state.firstContacts.filter((contact) => contact.at > now - day).map((contact) => ({ ...contact })),
+        pausedUntil: state.pausedUntil,
+        firstContactsPausedUntil: state.firstContactsPausedUntil,
+        consecutiveRateLimits: state.consecutiveRateLimits,
+      };
+    },
+
+    restore(instanceId, snapshot) {
+      const now = deps.clock.now().getTime();
+      const state = stateOf(instanceId);
+      state.firstContacts = snapshot.firstContacts.filter((contact) => contact.at > now - day).sort((a, b) => a.at - b.at);
+      state.pausedUntil = snapshot.pausedUntil;
+      state.firstContactsPausedUntil = snapshot.firstContactsPausedUntil;
+      state.consecutiveRateLimits = snapshot.consecutiveRateLimits;
     },
   };
 };

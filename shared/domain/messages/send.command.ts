@@ -39,17 +39,30 @@ export interface OutboundSend {
  */
 export type SendOutcome =
   | { state: 'checked'; chatJid: string; at: string }
-  | { state: 'sent'; chatJid: string; at: string; media?: SentMedia }
+  /** `mentions`: the mentions as sent, when the runner resolved them (`mentionAll` in a group); `groupName`: the group's subject. */
+  | { state: 'sent'; chatJid: string; at: string; media?: SentMedia; mentions?: string[]; groupName?: string }
   | { state: 'failed'; code: SendFailure; reason: string; chatJid: string; at: string };
 
 /** `invalid_media`: the media could not be downloaded or decoded (a 400 with `reason` as the message). */
-export type SendFailure = 'not_registered' | 'not_connected' | 'rate_limited' | 'invalid_media' | 'failed';
+export type SendFailure =
+  | 'not_registered'
+  | 'not_connected'
+  | 'rate_limited'
+  | 'invalid_media'
+  /** Group recipients: unknown or not a member (404); announcement-only and not an admin (403). */
+  | 'group_not_found'
+  | 'group_admins_only'
+  /** Channel recipients: not its owner or admin (403). */
+  | 'channel_forbidden'
+  | 'failed';
 
 /** A media send's file as sent (spec §2.3.1 `mediaUrl`, `mediaMimeType`, `mediaSize`); `url` when the adapter reports it. */
 export interface SentMedia {
   mimeType: string;
   size: number;
   url?: string;
+  /** Duration (`mediaDuration`): given in the request, or computed (voice notes). */
+  seconds?: number;
 }
 
 /** Port: the runner writes outcomes, the API reads them (short-lived; DynamoDB adapter with a TTL). */
@@ -59,7 +72,7 @@ export interface SendOutcomeStore {
 }
 
 /** The kinds the runner can send today (session-runner/messaging/sender.ts); the others answer 501. */
-export const sendableKinds: ReadonlySet<SendKind> = new Set<SendKind>(['text', 'media', 'location', 'contact', 'reaction', 'poll']);
+export const sendableKinds: ReadonlySet<SendKind> = new Set<SendKind>(['text', 'media', 'sticker', 'location', 'contact', 'reaction', 'poll', 'carousel', 'button', 'list', 'form', 'pix', 'status']);
 
 /**
  * WhatsApp message ids of this server: `3EB0` + 16 upper-case hex digits (20 characters), the

@@ -33,6 +33,10 @@ export interface WaConnection {
   onWhatsApp?(jids: string[]): Promise<{ jid: string; exists: boolean }[]>;
   /** Chat state in one chat: "typing…" (`composing`) or stopped (`paused`). */
   sendChatPresence?(toJid: string, state: 'composing' | 'paused'): Promise<void>;
+  /** A group's subject, participants and send restriction; `null` when it does not exist or this account is not in it. */
+  groupMetadata?(groupJid: string): Promise<WaGroupInfo | null>;
+  /** Whether this account owns or administers the channel; `null` when the channel is unknown. */
+  newsletterRole?(newsletterJid: string): Promise<'owner' | 'admin' | 'subscriber' | 'guest' | null>;
 }
 
 /** Baileys' `AnyMessageContent`, built by session-runner/messaging (opaque to the domain). */
@@ -44,6 +48,21 @@ export interface WaSendOptions {
   timestamp: Date;
   /** The quoted message as Baileys' `WAMessage` (`{ key, message }`), or `null`. */
   quoted: Record<string, unknown> | null;
+  /** `status@broadcast` sends: who may see the status, and a text status's look (spec #31). */
+  statusJidList?: string[];
+  backgroundColor?: string;
+  /** WhatsApp's `ExtendedTextMessage.FontType` code. */
+  font?: number;
+}
+
+/** A group as the sender needs it (spec §2.3.0 recipient checks, `mentionAll`). */
+export interface WaGroupInfo {
+  jid: string;
+  subject: string;
+  /** Announcement-only: only admins may send. */
+  announce: boolean;
+  /** `isSelf`: this account (matched by phone number or LID, as the adapter knows both). */
+  participants: { jid: string; isAdmin: boolean; isSelf: boolean }[];
 }
 
 /** What a refused send carries: WhatsApp's ack error (`'463'`, `'479'`, …) or an HTTP-like status (429). */

@@ -63,6 +63,12 @@ const failureError = (outcome: Extract<SendOutcome, { state: 'failed' }>): Domai
       return new DomainError('whatsapp.rate_limited');
     case 'invalid_media':
       return new DomainError('validation.failed', outcome.reason);
+    case 'group_not_found':
+      return new DomainError('message.group_not_found');
+    case 'group_admins_only':
+      return new DomainError('message.group_admins_only');
+    case 'channel_forbidden':
+      return new DomainError('message.channel_forbidden');
     case 'failed':
       return new DomainError('message.send_failed', `Failed to send message: ${outcome.reason}`);
   }
@@ -75,8 +81,10 @@ const awaitOutcome = async (deps: SendMessageDeps, instanceId: string, messageId
   const deadline = started + (longDelay ? (deps.checkWaitMs ?? 5_000) : (deps.sentWaitMs ?? 20_000));
   let last: SendOutcome | null = null;
   for (let poll = 0; ; poll++) {
-    // Fast at first (an undelayed send is acknowledged within a round trip or two), then calmer.
-    await sleep(poll < 40 ? 25 : 100);
+    // Fast at first (an undelayed send is acknowledged within a round trip or two), then backing
+    // off (×1.5 up to 500 ms): when the runner is behind, hundreds of waiting requests polling at
+    // a fixed pace would take the store's capacity from the runner that has to catch up.
+    await sleep(poll < 8 ? 25 : Math.min(500, 25 * 1.5 ** (poll - 7)));
     last = await deps.outcomes.get(instanceId, messageId);
     if (last?.state === 'failed' || last?.state === 'sent') return last;
     if (last?.state === 'checked' && longDelay) return last;
@@ -126,8 +134,6 @@ const withReactionTarget = async (deps: SendMessageDeps, instanceId: string, req
 
 const execute = async (deps: SendMessageDeps, { instance }: InstanceAggregate, original: SendRequest): Promise<IdempotentResponse> => {
   if (!sendableKinds.has(original.kind)) throw new DomainError('message.unsupported', `Sending ${original.kind} messages is not supported yet`);
-  // Voice notes need OGG/Opus conversion, not built yet; `isVoice: false` sends an ordinary audio file.
-  if (original.kind === 'media' && original.isVoice) throw new DomainError('message.unsupported', 'Sending voice notes is not supported yet');
   if (instance.status !== 'connected') throw new DomainError('instance.not_connected');
   const request = await withReactionTarget(deps, instance.id, original);
 
@@ -138,7 +144,7 @@ const execute = async (deps: SendMessageDeps, { instance }: InstanceAggregate, o
   let chatJid = request.to.jid;
   if ('replyPrivate' in request && request.replyPrivate && quoted?.participant && quoted.chatJid.endsWith('@g.us')) chatJid = quoted.participant;
   const isGroup = chatJid.endsWith('@g.us');
-  const mentions = isGroup && 'mention' in request ? request.mention.map((recipient) => recipient.jid) : [];
+  let mentions = isGroup && 'mention' in request ? request.mention.map((recipient) => recipient.jid) : [];
   // The form's flow token is generated here so the response can return it (spec #29).
   const sent: SendRequest = request.kind === 'form' && request.flowToken === null ? { ...request, flowToken: deps.ids.ulid() } : request;
 
@@ -176,17 +182,19 @@ const execute = async (deps: SendMessageDeps, { instance }: InstanceAggregate, o
   const outcome = await awaitOutcome(deps, instance.id, messageId, delayOf(sent) >= longDelaySeconds);
   if (outcome?.state === 'failed') throw failureError(outcome);
   const finalJid = outcome?.chatJid ?? chatJid;
+  // `mentionAll` is resolved by the runner (the group's participants): its list wins.
+  if (outcome?.state === 'sent' && outcome.mentions) mentions = outcome.mentions;
 
   const data: Record<string, unknown> = {
     messageId,
     messageType: messageTypeOf(sent),
     content: contentOf(sent),
     direction: 'outgoing',
-    chat: { jid: finalJid, type: chatTypeOfJid(finalJid) },
+    chat: { jid: finalJid, type: chatTypeOfJid(finalJid), ...(outcome?.state === 'sent' && outcome.groupName ? { name: outcome.groupName, groupName: outcome.groupName } : {}) },
     sender: { jid: selfJid, ...(instance.profile?.name ? { name: instance.profile.name } : {}) },
     timestamp,
     ...(outcome?.state === 'sent' && outcome.media
-      ? { ...(outcome.media.url ? { mediaUrl: outcome.media.url } : {}), mediaMimeType: outcome.media.mimeType, mediaSize: outcome.media.size, ...(sent.kind === 'media' && sent.duration !== null ? { mediaDuration: sent.duration } : {}) }
+      ? { ...(outcome.media.url ? { mediaUrl: outcome.media.url } : {}), mediaMimeType: outcome.media.mimeType, mediaSize: outcome.media.size, ...(outcome.media.seconds !== undefined ? { mediaDuration: outcome.media.seconds } : sent.kind === 'media' && sent.duration !== null ? { mediaDuration: sent.duration } : {}) }
       : {}),
     ...(mentions.length > 0 ? { mentions } : {}),
     ...(quoted ? { replyTo: quotedView(quoted, selfJid) } : {}),

@@ -134,4 +134,46 @@ describe('event dispatcher', () => {
     expect(actions[0]).toMatchObject({ Put: { Item: { eventId: record.id, status: 'delivered', attempts: 1, lastStatusCode: 200, claimedUntil: '' } } });
     expect((actions[0] as { Put: { Item: Record<string, unknown> } }).Put.Item.gsi1pk).toBeUndefined();
   });
+
+  it("frees a webhook's slot once the receiver answered, and releases the queue message only once the entry is written", async () => {
+    // Prepare: one slot per webhook, and a table that holds every write until released.
+    const sent: string[] = [];
+    const held: (() => void)[] = [];
+    const dispatcher = createEventDispatcher({
+      deps: {
+        instances: { get: async () => aggregateWith(true) } as never,
+        vault: { instanceCipher: async () => ({ open: () => 'secret', seal: () => 'sealed' }) } as never,
+        outbound: { check: async () => ({ allowed: true }) },
+        clock: { now: () => new Date() },
+        logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
+      },
+      dynamo: { doc: { send: () => new Promise((resolve) => held.push(() => resolve({}))) } as never, tableName: 't' },
+      s3: {} as never,
+      baseUrl: 'http://localhost',
+      perWebhookConcurrency: 1,
+      sender: {
+        send: async (request) => {
+          sent.push(request.eventId);
+          return { delivered: true, statusCode: 200, error: null, latencyMs: 1 };
+        },
+      },
+    });
+    const first = event();
+    const second = event();
+    let released = false;
+
+    // Act
+    const handled = dispatcher.handleQueueMessages([first, second].map((record) => ({ id: record.id, body: JSON.stringify({ record }) }))).then(() => (released = true));
+    for (let i = 0; i < 20 && sent.length < 2; i += 1) await sleep(5);
+    const releasedBeforeWrites = released;
+    const sentBeforeWrites = [...sent];
+    for (const release of held.splice(0)) release();
+    await sleep(5);
+    for (const release of held.splice(0)) release();
+    await handled;
+
+    // Assess
+    expect(sentBeforeWrites).toEqual([first.id, second.id]);
+    expect(releasedBeforeWrites).toBe(false);
+  });
 });

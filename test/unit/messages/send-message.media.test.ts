@@ -7,7 +7,7 @@ import { parseSendRequest } from '../../../shared/domain/messages/send.schemas.t
 import { sendMessage, type SendMessageDeps } from '../../../shared/domain/use-cases/send-message.use-cases.ts';
 import { renderError } from '../../../shared/http/error-map.ts';
 
-/** The API side of media sends (spec §2.3 #20): response media fields, download failures as 400, voice notes not built yet. */
+/** The API side of media sends (spec §2.3 #20): response media fields, download and conversion failures as 400, voice notes and stickers. */
 
 const noKeys: IdempotencyStore = {
   claim: async (): Promise<ClaimOutcome> => ({ kind: 'new', claimId: 'c' }),
@@ -64,15 +64,30 @@ describe('sendMessage for media', () => {
     expect(error).toEqual({ status: 400, message: 'Failed to download media: HTTP 404' });
   });
 
-  it('answers 501 for a voice note without enqueuing anything, and accepts an ordinary audio file', async () => {
-    const { deps, enqueued } = depsAnswering({ state: 'sent', chatJid: '5511988887777@s.whatsapp.net', at: '2026-04-28T10:30:01Z', media: { mimeType: 'audio/mpeg', size: 10 } });
+  it('enqueues a voice note and answers with the duration the runner computed', async () => {
+    const { deps, enqueued } = depsAnswering({ state: 'sent', chatJid: '5511988887777@s.whatsapp.net', at: '2026-04-28T10:30:01Z', media: { mimeType: 'audio/ogg; codecs=opus', size: 6120, seconds: 3 } });
 
-    const voice = await rendered(sendMessage(deps, aggregate, media({ mediaType: 'audio' }), origin));
-    const afterVoice = enqueued();
-    const file = await sendMessage(deps, aggregate, media({ mediaType: 'audio', isVoice: false }), origin);
+    const voice = await sendMessage(deps, aggregate, media({ mediaType: 'audio' }), origin);
 
-    expect(voice).toEqual({ status: 501, message: 'Sending voice notes is not supported yet' });
-    expect(afterVoice).toBe(0);
-    expect(file.response.body).toMatchObject({ status: 'sent', data: { messageType: 'audio', mediaMimeType: 'audio/mpeg' } });
+    expect(enqueued()).toBe(1);
+    expect(voice.response.body).toMatchObject({ status: 'sent', data: { messageType: 'audio', content: '', mediaMimeType: 'audio/ogg; codecs=opus', mediaSize: 6120, mediaDuration: 3 } });
+  });
+
+  it('answers a sticker with the WebP the runner sent', async () => {
+    const { deps } = depsAnswering({ state: 'sent', chatJid: '5511988887777@s.whatsapp.net', at: '2026-04-28T10:30:01Z', media: { mimeType: 'image/webp', size: 20480 } });
+    const sticker = parseSendRequest('sticker', { number: '5511988887777', imageUrl: 'https://cdn.example.com/s.png' });
+
+    const { response } = await sendMessage(deps, aggregate, sticker, { route: 'POST /api/message/sticker/{instance}', body: {} });
+
+    expect(response.body).toMatchObject({ status: 'sent', data: { messageType: 'sticker', content: '', mediaMimeType: 'image/webp', mediaSize: 20480 } });
+    expect((response.body as { data: Record<string, unknown> }).data).not.toHaveProperty('mediaDuration');
+  });
+
+  it('answers 400 with the runner’s reason when a voice note cannot be converted', async () => {
+    const { deps } = depsAnswering({ state: 'failed', code: 'invalid_media', reason: 'Invalid audio: could not be converted to a voice note', chatJid: '5511988887777@s.whatsapp.net', at: '2026-04-28T10:30:01Z' });
+
+    const error = await rendered(sendMessage(deps, aggregate, media({ mediaType: 'audio' }), origin));
+
+    expect(error).toEqual({ status: 400, message: 'Invalid audio: could not be converted to a voice note' });
   });
 });

@@ -8,6 +8,7 @@ import { createSecretVault } from '../../../shared/adapters/keys/secret-vault.ts
 import type { InstanceCipher } from '../../../shared/domain/ports/keyring.port.ts';
 import type { Logger } from '../../../shared/domain/ports/runtime.port.ts';
 import { createDynamoAuthState, FencedOutError, type DynamoAuthState } from '../../../session-runner/baileys/auth-state.dynamodb.ts';
+import { durabilityOf } from '../../../session-runner/baileys/write-behind.ts';
 
 const TABLE = 'auth-state-unit';
 const FENCE = { shard: 3, owner: 'r1', epoch: 7 };
@@ -280,6 +281,63 @@ describe('DynamoDB auth state (scripted store)', () => {
       // Assess
       expect((failed as Error).message).toBe('store unavailable');
       expect(store.named('TransactWriteCommand')).toHaveLength(2);
+    });
+  });
+
+  describe('write-behind', () => {
+    const openBehind = (doc: DynamoDBDocumentClient): Promise<DynamoAuthState> =>
+      createDynamoAuthState({ doc, tableName: TABLE }, { instanceId, cipher, fence: () => FENCE, logger, writeBehind: true });
+
+    it('answers keys.set before the commit is durable, and reads the pending value rather than the table', async () => {
+      // Prepare
+      let release: () => void = () => undefined;
+      const store = scriptedDoc({
+        TransactWriteCommand: () => new Promise((resolve) => (release = () => resolve({}))),
+      });
+      const auth = await openBehind(store.doc);
+      const durability = durabilityOf(auth.state.keys);
+
+      // Act
+      await settle(auth.state.keys.set({ session: { peer: new Uint8Array([7]) } }));
+      const read = await auth.state.keys.get('session', ['peer']);
+      const pending = durability?.durable();
+      release();
+      await settle(pending ?? Promise.resolve());
+
+      // Assess
+      expect(read.peer).toEqual(new Uint8Array([7]));
+      expect(store.named('BatchGetCommand')).toHaveLength(0);
+      expect(store.named('TransactWriteCommand')).toHaveLength(1);
+      expect(durability?.durable()).toBeNull();
+    });
+
+    it('stores the keys written before a creds save ahead of the creds', async () => {
+      // Prepare
+      const store = scriptedDoc({ TransactWriteCommand: async () => ({}) });
+      const auth = await openBehind(store.doc);
+
+      // Act
+      await settle(auth.state.keys.set({ 'pre-key': { '1': { public: new Uint8Array([1]), private: new Uint8Array([2]) } } }));
+      await settle(auth.saveCreds());
+
+      // Assess
+      const written = store.named('TransactWriteCommand').map((command) => (command.input as unknown as TransactInput).TransactItems[1]!.Put!.Item.sk);
+      expect(written).toEqual([keys.authKey(instanceId, 'pre-key', '1').sk, keys.authCreds(instanceId).sk]);
+    });
+
+    it('fails the next keys.set once a background commit was fenced out', async () => {
+      // Prepare
+      const store = scriptedDoc({ TransactWriteCommand: async () => Promise.reject(cancelled('ConditionalCheckFailed', 'None')) });
+      const auth = await openBehind(store.doc);
+
+      // Act
+      await settle(auth.state.keys.set({ session: { peer: new Uint8Array([1]) } }));
+      await settle(durabilityOf(auth.state.keys)?.durable()?.catch(() => undefined) ?? Promise.resolve());
+      const next = failureOf(auth.state.keys.set({ session: { other: new Uint8Array([2]) } }));
+      await vi.runAllTimersAsync();
+
+      // Assess
+      expect(await next).toBeInstanceOf(FencedOutError);
     });
   });
 

@@ -1,0 +1,341 @@
+/**
+ * `npm run bench:send` — text sends through the HTTP API to WhatsApp sandbox contacts (issue 5),
+ * in the embedded stack, in this process: DynamoDB Local (java child process), fauxqs, the API,
+ * the session runner with real Baileys, and the WhatsApp sandbox whose simulated contacts decrypt
+ * every message before WhatsApp's ack goes back (ZAPFLEET_DRIVER=sandbox, pacing off).
+ *
+ * 1. Starts the stack with a throw-away data directory; creates an account with high rate limits,
+ *    BENCH_INSTANCES instances, links them (the sandbox phone scans) and waits until connected.
+ * 2. Warm-up: one message from every instance to every one of BENCH_CONTACTS contacts, so that
+ *    every Signal session and every registration check (USync, cached 24 h) exists beforehand.
+ * 3. Paced phase (latency): `POST /api/message/text/:instance` at BENCH_RATE requests/s in total,
+ *    round-robin over instances and contacts, for BENCH_DURATION seconds.
+ * 4. Closed-loop phase (capacity): BENCH_CONCURRENCY clients, each sending its next text as soon
+ *    as the previous one is answered, for BENCH_CAPACITY_DURATION seconds.
+ *
+ * What is timed, per send, from the moment the HTTP request is issued (performance.now(), all in
+ * this process):
+ * - **accept**: until the API has stored the message as `pending` and put the `send` command on
+ *   the shard queue (the SQS SendMessage carrying its message id has returned) — the point where
+ *   the send is durably accepted. The contract (§2.3.1) has the API then wait for WhatsApp's ack,
+ *   so the HTTP answer itself comes later; it is printed as "API response".
+ * - **send→sent**: until the runner records the outcome `sent` (its DynamoDB write of the outcome
+ *   item has returned), i.e. after WhatsApp (the sandbox) acknowledged the message.
+ * Both are observed by wrapping the AWS SDK client `send` (as bench/events.bench.ts does).
+ *
+ * Prints p50/p90/p99/max of each, the HTTP statuses and answer statuses (`sent`/`queued`),
+ * messages sent per second by the (single, in-process) runner, DynamoDB calls per send, CPU of
+ * node and java, and MET / NOT MET for the targets (pacing off): accept p99 ≤ 50 ms, send→sent
+ * p50 ≤ 150 ms, both in the paced phase. A measurement, not a test: exit 0 either way; non-zero
+ * only when the benchmark itself failed (the stack did not start, an instance did not connect).
+ *
+ * Environment: BENCH_DURATION (s, paced phase, default 20), BENCH_RATE (req/s, default 20),
+ * BENCH_CAPACITY_DURATION (s, closed loop, default 10), BENCH_CONCURRENCY (default 16),
+ * BENCH_INSTANCES (default 4), BENCH_CONTACTS (default 10).
+ */
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadEmbeddedConfig } from '../local/config.ts';
+import { startStack, type RunningStack } from '../local/stack.ts';
+import { javaCpuSeconds, nodeCpuSeconds } from './cpu.ts';
+
+const positiveInt = (name: string, fallback: number): number => {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1) {
+    console.error(`bench: ${name} must be a positive whole number`);
+    process.exit(2);
+  }
+  return Number(raw);
+};
+
+const duration = positiveInt('BENCH_DURATION', 20);
+const rate = positiveInt('BENCH_RATE', 20);
+const capacityDuration = positiveInt('BENCH_CAPACITY_DURATION', 10);
+const concurrency = positiveInt('BENCH_CONCURRENCY', 16);
+const instanceCount = positiveInt('BENCH_INSTANCES', 4);
+const contactCount = positiveInt('BENCH_CONTACTS', 10);
+const target = { acceptP99Ms: 50, sentP50Ms: 150 };
+
+// ---- observation through the AWS SDK -----------------------------------------------------------
+
+/** Per WhatsApp message id: when the command was enqueued and when the outcome `sent` was recorded. */
+const enqueuedAt = new Map<string, number>();
+const sentAt = new Map<string, number>();
+const counting = { on: false, dynamo: 0 };
+/** AWS SDK calls by command while counting (count, total ms), e.g. `DynamoDBDocument.Get`. */
+const byCommand = new Map<string, { count: number; ms: number }>();
+{
+  // The stack builds its clients inside startStack: the smithy base `send` they all share is wrapped.
+  const base = Object.getPrototypeOf(DynamoDBClient.prototype) as { send: (this: object, command: object, ...rest: unknown[]) => Promise<unknown> };
+  const original = base.send;
+  base.send = function (this: object, command: object, ...rest: unknown[]) {
+    const input = (command as { input?: Record<string, unknown> }).input ?? {};
+    const name = command.constructor.name;
+    let onDone: (() => void) | null = null;
+    if (name === 'SendMessageCommand' && typeof input.MessageBody === 'string') {
+      const id = /"type":"send".*?"messageId":"(3EB0[0-9A-F]{16})"/.exec(input.MessageBody)?.[1];
+      if (id) onDone = () => enqueuedAt.set(id, performance.now());
+    } else if (name === 'PutCommand') {
+      const item = input.Item as { entity?: string; pk?: string; outcome?: { state?: string } } | undefined;
+      if (item?.entity === 'send_outcome' && item.outcome?.state === 'sent') {
+        const id = item.pk?.split('#').at(-1);
+        if (id) onDone = () => sentAt.set(id, performance.now());
+      }
+    }
+    if (counting.on && this.constructor.name.startsWith('DynamoDB')) counting.dynamo += 1;
+    const started = performance.now();
+    const result = original.call(this, command, ...rest) as Promise<unknown>;
+    if (onDone) void result.then(onDone, () => undefined);
+    if (counting.on) {
+      // DynamoDB calls by the kind of item they touch (the prefix of its `pk`), e.g. Put[SENDOUT].
+      const values = input.ExpressionAttributeValues as Record<string, unknown> | undefined;
+      const pk = (input.Key as { pk?: unknown } | undefined)?.pk ?? (input.Item as { pk?: unknown } | undefined)?.pk ?? values?.[':pk'];
+      const kind = typeof pk === 'string' ? `[${pk.split('#')[0]}]` : '';
+      const key = `${this.constructor.name.replace(/Client$/, '').replace(/^DynamoDBDocument$/, 'DynamoDB')}.${name.replace(/Command$/, '')}${kind}`;
+      const done = () => {
+        const entry = byCommand.get(key) ?? { count: 0, ms: 0 };
+        entry.count += 1;
+        entry.ms += performance.now() - started;
+        byCommand.set(key, entry);
+      };
+      void result.then(done, done);
+    }
+    return result;
+  };
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const log = (line: string) => process.stdout.write(`${line}\n`);
+const load = () => (loadavg()[0] ?? 0).toFixed(2);
+
+type Json = Record<string, unknown>;
+const call = async (stack: RunningStack, method: string, path: string, options: { token?: string; admin?: boolean; body?: unknown } = {}): Promise<{ status: number; body: Json }> => {
+  const headers: Record<string, string> = {};
+  if (options.token) headers.token = options.token;
+  if (options.admin) headers['x-admin-key'] = stack.adminKey;
+  if (options.body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(`${stack.url}${path}`, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+  const text = await response.text();
+  return { status: response.status, body: (text ? JSON.parse(text) : {}) as Json };
+};
+const expectStatus = (what: string, response: { status: number; body: Json }, status: number) => {
+  if (response.status !== status) throw new Error(`${what}: HTTP ${response.status} ${JSON.stringify(response.body)}`);
+};
+const waitUntil = async <T>(probe: () => Promise<T | null> | T | null, what: string, timeoutMs: number): Promise<T> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== null) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+};
+
+const percentile = (sorted: number[], p: number): number => {
+  if (sorted.length === 0) return NaN;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index] as number;
+};
+const summary = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { n: sorted.length, p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN };
+};
+const ms = (value: number) => (Number.isFinite(value) ? value.toFixed(0) : 'n/a');
+
+interface Sample {
+  startedAt: number;
+  answeredAt: number;
+  httpStatus: number;
+  status: string;
+  messageId: string | null;
+}
+
+// ---- main --------------------------------------------------------------------------------------
+
+const main = async (): Promise<number> => {
+  log(`bench:send — ${cpus().length} CPUs, node ${process.version}, load average ${load()} at start`);
+  log(`paced ${rate}/s for ${duration} s, then closed loop with ${concurrency} clients for ${capacityDuration} s; ${instanceCount} instances, ${contactCount} contacts each`);
+  const dataDir = await mkdtemp(join(tmpdir(), 'zapfleet-bench-send-'));
+  let stack: RunningStack | null = null;
+  const stopAll = async () => {
+    const running = stack;
+    stack = null;
+    await running?.stop().catch((error: unknown) => console.error('bench: stop failed', error));
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  const interrupted = () => void stopAll().finally(() => process.exit(130));
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  let unhandled = 0;
+  process.on('unhandledRejection', (reason: unknown) => {
+    unhandled += 1;
+    if (unhandled <= 5) console.error('bench: unhandled rejection', reason);
+  });
+
+  try {
+    const startedAt = Date.now();
+    stack = await startStack(
+      loadEmbeddedConfig({ PORT: '0', ZAPFLEET_DATA_DIR: dataDir, ZAPFLEET_DRIVER: 'sandbox', ZAPFLEET_SANDBOX_SCAN_MS: '200', ZAPFLEET_PACING_ENABLED: 'false', ZAPFLEET_LOG_LEVEL: 'warn' }),
+    );
+    const running = stack;
+    log(`stack up in ${((Date.now() - startedAt) / 1000).toFixed(1)} s at ${running.url}`);
+
+    const account = await call(running, 'POST', '/admin/accounts', { admin: true, body: { name: 'bench-send', instanceQuota: instanceCount + 10 } });
+    expectStatus('account creation', account, 201);
+    const accountToken = account.body.token as string;
+    const accountId = (account.body.account as Json).id as string;
+    expectStatus('rate limits', await call(running, 'PATCH', `/admin/accounts/${accountId}`, { admin: true, body: { rateLimits: { global: 10_000_000, create: 10_000_000 } } }), 200);
+
+    const names = Array.from({ length: instanceCount }, (_, index) => `bench-send-${index + 1}`);
+    const tokens = new Map<string, string>();
+    for (const name of names) {
+      const created = await call(running, 'POST', '/api/instance/new', { token: accountToken, body: { name } });
+      expectStatus(`create ${name}`, created, 201);
+      tokens.set(name, (created.body.instance as Json).token as string);
+      expectStatus(`connect ${name}`, await call(running, 'GET', `/api/instance/connect/${name}`, { token: tokens.get(name) as string }), 200);
+    }
+    await waitUntil(
+      async () => {
+        const list = await call(running, 'GET', '/api/instance/list', { token: accountToken });
+        const instances = (list.body.instances ?? []) as { name: string; status: string }[];
+        return instances.filter((instance) => names.includes(instance.name) && instance.status === 'connected').length === names.length ? true : null;
+      },
+      'the instances to connect',
+      120_000,
+    );
+    log(`${names.length} instances connected`);
+
+    const contacts = Array.from({ length: contactCount }, (_, index) => `55119${String(80_000_000 + index).padStart(8, '0')}`);
+    let sequence = 0;
+    const sendOne = async (instance: string, contact: string): Promise<Sample> => {
+      const started = performance.now();
+      const response = await call(running, 'POST', `/api/message/text/${instance}`, { token: tokens.get(instance) as string, body: { number: contact, message: `bench ${++sequence}` } });
+      const data = response.body.data as Json | undefined;
+      return {
+        startedAt: started,
+        answeredAt: performance.now(),
+        httpStatus: response.status,
+        status: String(response.body.status ?? (response.body.error as Json | undefined)?.message ?? ''),
+        messageId: typeof data?.messageId === 'string' ? data.messageId : null,
+      };
+    };
+
+    // Warm-up: every (instance, contact) pair once; one send at a time per instance.
+    const warmStart = Date.now();
+    const warm = await Promise.all(names.map(async (name) => {
+      const samples: Sample[] = [];
+      for (const contact of contacts) samples.push(await sendOne(name, contact));
+      return samples;
+    }));
+    const warmFailed = warm.flat().filter((sample) => sample.httpStatus !== 200);
+    if (warmFailed.length > 0) throw new Error(`warm-up: ${warmFailed.length} sends failed, first: ${warmFailed[0]?.httpStatus} ${warmFailed[0]?.status}`);
+    log(`warm-up: ${warm.flat().length} sends in ${((Date.now() - warmStart) / 1000).toFixed(1)} s`);
+
+    const measure = async (label: string, run: (pick: () => [string, string]) => Promise<Sample[]>) => {
+      let turn = 0;
+      const pick = (): [string, string] => {
+        const index = turn++;
+        return [names[index % names.length] as string, contacts[Math.floor(index / names.length) % contacts.length] as string];
+      };
+      await sleep(1_000);
+      log(`${label}: load average ${load()} before`);
+      counting.dynamo = 0;
+      byCommand.clear();
+      counting.on = true;
+      const nodeBefore = nodeCpuSeconds();
+      const javaBefore = javaCpuSeconds();
+      const t0 = performance.now();
+      const samples = await run(pick);
+      const wall = (performance.now() - t0) / 1000;
+      // Sends answered `queued` are still in the runner's lanes: wait for their outcome (at most 30 s).
+      const drainUntil = performance.now() + 30_000;
+      while (performance.now() < drainUntil && samples.some((sample) => sample.messageId !== null && !sentAt.has(sample.messageId))) await sleep(200);
+      counting.on = false;
+      const nodeCpu = nodeCpuSeconds() - nodeBefore;
+      const javaAfter = javaCpuSeconds();
+      const javaCpu = javaBefore === null || javaAfter === null ? null : javaAfter - javaBefore;
+      const withId = samples.filter((sample) => sample.messageId !== null);
+      const accept = summary(withId.flatMap((sample) => (enqueuedAt.has(sample.messageId as string) ? [(enqueuedAt.get(sample.messageId as string) as number) - sample.startedAt] : [])));
+      const sent = summary(withId.flatMap((sample) => (sentAt.has(sample.messageId as string) ? [(sentAt.get(sample.messageId as string) as number) - sample.startedAt] : [])));
+      const response = summary(samples.map((sample) => sample.answeredAt - sample.startedAt));
+      const statuses = new Map<string, number>();
+      for (const sample of samples) statuses.set(`${sample.httpStatus} ${sample.status}`, (statuses.get(`${sample.httpStatus} ${sample.status}`) ?? 0) + 1);
+      const sentTimes = withId.flatMap((sample) => (sentAt.has(sample.messageId as string) ? [sentAt.get(sample.messageId as string) as number] : []));
+      const sentCount = sentTimes.length;
+      // From the first request to the last outcome `sent`: the runner's own pace, backlog included.
+      const sendingSeconds = sentCount === 0 ? wall : (Math.max(...sentTimes) - t0) / 1000;
+      log(`${label}: ${samples.length} sends in ${wall.toFixed(1)} s (load average ${load()} after)`);
+      log(`  answers: ${[...statuses].map(([status, count]) => `${status} ×${count}`).join(', ')}`);
+      log(`  accept (request → pending stored + command enqueued) ms: p50 ${ms(accept.p50)}, p90 ${ms(accept.p90)}, p99 ${ms(accept.p99)}, max ${ms(accept.max)} (n ${accept.n})`);
+      log(`  send→sent (request → outcome sent recorded)       ms: p50 ${ms(sent.p50)}, p90 ${ms(sent.p90)}, p99 ${ms(sent.p99)}, max ${ms(sent.max)} (n ${sent.n})`);
+      log(`  API response (waits for sent, §2.3.1)             ms: p50 ${ms(response.p50)}, p90 ${ms(response.p90)}, p99 ${ms(response.p99)}, max ${ms(response.max)}`);
+      log(`  messages sent/s by the runner: ${(sentCount / sendingSeconds).toFixed(1)} (${sentCount} sent in ${sendingSeconds.toFixed(1)} s); DynamoDB calls per send ${(counting.dynamo / (samples.length || 1)).toFixed(1)}`);
+      log(
+        `  AWS SDK calls per send (mean ms): ${[...byCommand]
+          .sort((a, b) => b[1].count - a[1].count)
+          .map(([command, { count, ms: total }]) => `${command} ${(count / (samples.length || 1)).toFixed(1)} (${(total / count).toFixed(0)})`)
+          .join(', ')}`,
+      );
+      log(`  CPU: node (API + runner + sandbox + load) ${((nodeCpu / wall) * 100).toFixed(0)} % of a core, ${((nodeCpu * 1000) / (samples.length || 1)).toFixed(1)} ms/send; java ${javaCpu === null ? 'n/a' : `${((javaCpu / wall) * 100).toFixed(0)} % of a core, ${((javaCpu * 1000) / (samples.length || 1)).toFixed(1)} ms/send`}`);
+      return { accept, sent, sentPerSecond: sentCount / sendingSeconds, offered: samples.length / wall };
+    };
+
+    // Paced: one request every 1000/rate ms, whatever the answers; at most 500 in flight.
+    const paced = await measure(`paced phase (${rate}/s for ${duration} s)`, async (pick) => {
+      const inFlight = new Set<Promise<Sample>>();
+      const samples: Sample[] = [];
+      const t0 = performance.now();
+      for (let index = 0; index < rate * duration; index++) {
+        const due = t0 + (index * 1000) / rate;
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
+        if (inFlight.size >= 500) await Promise.race(inFlight);
+        const [instance, contact] = pick();
+        const request = sendOne(instance, contact);
+        inFlight.add(request);
+        void request.then((sample) => (samples.push(sample), inFlight.delete(request)));
+      }
+      await Promise.all(inFlight);
+      return samples;
+    });
+
+    const capacity = await measure(`closed loop (${concurrency} clients for ${capacityDuration} s)`, async (pick) => {
+      const samples: Sample[] = [];
+      const deadline = performance.now() + capacityDuration * 1000;
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (performance.now() < deadline) {
+            const [instance, contact] = pick();
+            samples.push(await sendOne(instance, contact));
+          }
+        }),
+      );
+      return samples;
+    });
+
+    log('');
+    const acceptMet = paced.accept.p99 <= target.acceptP99Ms;
+    const sentMet = paced.sent.p50 <= target.sentP50Ms;
+    log(`Target accept p99 ≤ ${target.acceptP99Ms} ms (paced phase): ${acceptMet ? 'MET' : 'NOT MET'} — ${ms(paced.accept.p99)} ms`);
+    log(`Target send→sent p50 ≤ ${target.sentP50Ms} ms (paced phase): ${sentMet ? 'MET' : 'NOT MET'} — ${ms(paced.sent.p50)} ms`);
+    log(`Messages/s per runner: ${capacity.sentPerSecond.toFixed(1)} closed loop with ${concurrency} clients over ${instanceCount} instances (${paced.sentPerSecond.toFixed(1)} at the paced ${rate}/s)`);
+    if (paced.offered < rate * 0.95) log(`  note: only ${paced.offered.toFixed(1)}/s were offered in the paced phase (asked ${rate}/s)`);
+    if (unhandled) log(`  unhandled rejections: ${unhandled}`);
+    return 0;
+  } finally {
+    await stopAll();
+  }
+};
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error('bench:send failed:', error);
+    process.exit(1);
+  },
+);

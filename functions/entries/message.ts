@@ -1,0 +1,7 @@
+import { awsContext } from '../aws.ts';
+import { messageModule } from '../message/message.handlers.ts';
+import { lambdaEnv } from './env.ts';
+import { lazy } from './lazy.ts';
+
+/** The 13 send routes (spec §2.3). */
+export const handler = lazy(async () => messageModule((await awsContext(lambdaEnv())).deps));
