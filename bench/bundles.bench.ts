@@ -43,6 +43,12 @@ const esbuildOptions = (entry: string, outfile: string): BuildOptions => ({
   ...(bundlingOptions.footer ? { footer: { js: bundlingOptions.footer } } : {}),
   ...(bundlingOptions.define ? { define: bundlingOptions.define } : {}),
   ...(bundlingOptions.keepNames ? { keepNames: true } : {}),
+  // `--alias:<package>` of `esbuildArgs` (the slim zod), as CDK passes it to the esbuild CLI.
+  alias: Object.fromEntries(
+    Object.entries(bundlingOptions.esbuildArgs ?? {})
+      .filter(([flag, value]) => flag.startsWith('--alias:') && typeof value === 'string')
+      .map(([flag, value]) => [flag.slice('--alias:'.length), value as string]),
+  ),
   logLevel: 'error',
 });
 

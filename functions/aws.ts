@@ -1,15 +1,13 @@
-import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { z } from 'zod';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { S3Client } from '@aws-sdk/client-s3';
 import { documentClient, type DynamoContext } from '../shared/adapters/dynamodb/document-client.ts';
 import { KmsKeyring } from '../shared/adapters/keys/keyring.kms.ts';
-import { createSqsCommandBus } from '../shared/adapters/sqs/command-bus.sqs.ts';
+import type { CommandBus } from '../shared/domain/fleet/commands.ts';
+import type { Clock, Logger } from '../shared/domain/ports/runtime.port.ts';
+import type { StreamControl } from '../shared/domain/ports/stream-control.port.ts';
 import { createLogger } from '../shared/observability/logger.ts';
 import { createAppDeps, type AppDeps } from './deps.ts';
-import { createAwsStreamControl } from './events/websocket-aws.handlers.ts';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
@@ -47,10 +45,81 @@ const AwsConfig = z.object({
 export interface AwsContext {
   deps: AppDeps;
   dynamo: DynamoContext;
-  s3: S3Client;
   /** `<BASE_URL>` for event envelopes. */
   baseUrl: string;
+  /** `ZAPFLEET_MEDIA_BUCKET`, when configured. */
+  mediaBucket: string | undefined;
 }
+
+/** What a function's shard-command sender is built from (see `AwsContextOptions.commands`). */
+export interface CommandSenderInput {
+  /** The shard queues' URLs, in shard order. */
+  queueUrls: string[];
+  mediaBucket: string | undefined;
+}
+
+/** What a function's WebSocket stream control is built from (see `AwsContextOptions.streams`). */
+export interface StreamControlInput {
+  doc: DynamoContext['doc'];
+  tableName: string;
+  /** `ZAPFLEET_WEBSOCKET_MANAGEMENT_ENDPOINT`. */
+  endpoint: string;
+  clock: Clock;
+  logger: Logger;
+}
+
+/**
+ * The AWS clients beyond DynamoDB and KMS (which every app function needs) are the entry's choice
+ * (functions/entries/*.ts): each SDK client costs tens of milliseconds of cold start to import, so a
+ * function imports only those it uses, and those it rarely uses only when it first does.
+ */
+export interface AwsContextOptions {
+  /** Routes that send shard commands (instance, message). Absent: sending a command is a bug, and fails. */
+  commands?: (input: CommandSenderInput) => CommandBus;
+  /** Routes that close WebSocket streams (instance deletion, token rotation), when a WebSocket API is deployed. */
+  streams?: (input: StreamControlInput) => StreamControl;
+}
+
+/** The command bus of a function that never sends commands. */
+const noCommands: CommandBus = {
+  send: () => Promise.reject(new Error('this function is not configured to send shard commands')),
+};
+
+type SendingClient = { send: (command: never) => Promise<unknown> };
+
+/**
+ * A client whose SDK package is imported, and the client created, on its first `send` (a failed
+ * load is retried on the next one). For clients a function rarely needs (S3 for oversized commands,
+ * the WebSocket management API) and that its adapters only call `send` on: presigning, for one,
+ * needs a real client.
+ */
+export const lazyClient = <C extends SendingClient>(load: () => Promise<C>): C => {
+  let client: Promise<C> | undefined;
+  const lazy: SendingClient = {
+    send: async (command) => {
+      client ??= load().catch((error: unknown) => {
+        client = undefined;
+        throw error;
+      });
+      return (await client).send(command);
+    },
+  };
+  return lazy as C;
+};
+
+/** Stream control built on first use (see `lazyClient`). */
+export const lazyStreamControl = (load: () => Promise<StreamControl>): StreamControl => {
+  let loaded: Promise<StreamControl> | undefined;
+  const get = () =>
+    (loaded ??= load().catch((error: unknown) => {
+      loaded = undefined;
+      throw error;
+    }));
+  return {
+    instanceDeleted: async (ref) => (await get()).instanceDeleted(ref),
+    accountTokenRotated: async (ref) => (await get()).accountTokenRotated(ref),
+  };
+};
 
 let cached: Promise<AwsContext> | undefined;
 
@@ -59,10 +128,10 @@ let cached: Promise<AwsContext> | undefined;
  * handed to the adapters. On AWS the admin routes are authorised by IAM (spec §2.10), so no
  * admin key exists here.
  */
-export const awsDeps = async (env: NodeJS.ProcessEnv = process.env): Promise<AppDeps> => (await awsContext(env)).deps;
+export const awsDeps = async (env: NodeJS.ProcessEnv = process.env, options: AwsContextOptions = {}): Promise<AppDeps> => (await awsContext(env, options)).deps;
 
 /** Everything a Lambda of this app needs, built once per execution environment. */
-export const awsContext = (env: NodeJS.ProcessEnv = process.env): Promise<AwsContext> => {
+export const awsContext = (env: NodeJS.ProcessEnv = process.env, options: AwsContextOptions = {}): Promise<AwsContext> => {
   cached ??= (async () => {
     const config = AwsConfig.parse(env);
     const kms = new KMSClient({});
@@ -76,17 +145,11 @@ export const awsContext = (env: NodeJS.ProcessEnv = process.env): Promise<AwsCon
     if (!pepper.Plaintext) throw new Error('ZAPFLEET_TOKEN_PEPPER_CIPHERTEXT did not decrypt');
     const queueUrls = config.ZAPFLEET_COMMAND_QUEUE_URLS.split(',').map((url) => url.trim());
     const dynamoClient = new DynamoDBClient({});
+    const doc = documentClient(dynamoClient);
     const logger = createLogger({ level: config.ZAPFLEET_LOG_LEVEL });
     const clock = { now: () => new Date() };
-    const streams = config.ZAPFLEET_WEBSOCKET_MANAGEMENT_ENDPOINT
-      ? createAwsStreamControl({
-          doc: documentClient(dynamoClient),
-          tableName: config.ZAPFLEET_TABLE_NAME,
-          management: new ApiGatewayManagementApiClient({ endpoint: config.ZAPFLEET_WEBSOCKET_MANAGEMENT_ENDPOINT }),
-          clock,
-          logger,
-        })
-      : undefined;
+    const endpoint = config.ZAPFLEET_WEBSOCKET_MANAGEMENT_ENDPOINT;
+    const streams = endpoint && options.streams ? options.streams({ doc, tableName: config.ZAPFLEET_TABLE_NAME, endpoint, clock, logger }) : undefined;
     const deps = createAppDeps({
       dynamo: dynamoClient,
       tableName: config.ZAPFLEET_TABLE_NAME,
@@ -101,15 +164,10 @@ export const awsContext = (env: NodeJS.ProcessEnv = process.env): Promise<AwsCon
       limits: { ip: config.ZAPFLEET_RATE_LIMIT_IP, admin: config.ZAPFLEET_RATE_LIMIT_ADMIN },
       outbound: { allowPrivate: config.ZAPFLEET_ALLOW_PRIVATE_TARGETS === 'true', allowLoopback: false },
       health: {},
-      bus: createSqsCommandBus({
-        sqs: new SQSClient({}),
-        queueUrlOf: (shard) => queueUrls[shard] as string,
-        shards: queueUrls.length,
-        ...(config.ZAPFLEET_MEDIA_BUCKET ? { overflow: { s3: new S3Client({}), bucket: config.ZAPFLEET_MEDIA_BUCKET } } : {}),
-      }),
+      bus: options.commands ? options.commands({ queueUrls, mediaBucket: config.ZAPFLEET_MEDIA_BUCKET }) : noCommands,
       connectWaitMs: 25_000,
     });
-    return { deps, dynamo: { doc: documentClient(dynamoClient), tableName: config.ZAPFLEET_TABLE_NAME }, s3: new S3Client({}), baseUrl: config.ZAPFLEET_BASE_URL };
+    return { deps, dynamo: { doc, tableName: config.ZAPFLEET_TABLE_NAME }, baseUrl: config.ZAPFLEET_BASE_URL, mediaBucket: config.ZAPFLEET_MEDIA_BUCKET };
   })();
   return cached;
 };

@@ -67,6 +67,7 @@ export const buildApp = (app: App = new App()): ZapfleetApp => {
     tags,
     description: `zapfleet ${config.stage}: dashboard, alarms and the alarm topic`,
     stage: config.stage,
+    production: config.production,
     metricsNamespace,
     restApi: api.restApi,
     functions: { ...api.functions, websocket: webSocket.handler, retrySweep: events.retrySweep },

@@ -12,6 +12,9 @@ import { OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodej
  */
 const entry = (file: string) => fileURLToPath(new URL(`../functions/entries/${file}`, import.meta.url));
 
+/** The slim `z` the bundles get in place of zod's full namespace (see that file). */
+export const zodSlim = entry('zod-slim.ts');
+
 /** Route group (function) name → absolute path of its entry file, which exports `handler`. */
 export const lambdaEntries = {
   /** Lambda REQUEST authorizer of the REST API. */
@@ -47,8 +50,11 @@ export const lambdaRuntime = Runtime.NODEJS_24_X;
  *
  * - ESM output (`index.mjs`): the code base is ESM-only. The banner gives bundled CommonJS
  *   dependencies that call `require` a working one.
- * - `@aws-sdk/*` and `@smithy/*` stay external: the Lambda Node.js runtime ships SDK v3, which keeps
- *   bundles small and cold starts fast. Pass `bundleAwsSDK` to pin the SDK version instead.
+ * - The AWS SDK v3 is bundled (`bundleAwsSDK`), tree-shaken and minified, instead of importing the
+ *   copy the Lambda runtime ships: measured with `npm run bench:bundles`, a bundled function imports
+ *   in about half the CPU time (BENCHMARKS.md "Bundles"), and the SDK version is the one tested.
+ * - `zod` is aliased to functions/entries/zod-slim.ts: the same zod, without the ~270 KiB of
+ *   locales and JSON Schema converters its `z` namespace drags into every bundle.
  * - Minified with source maps; `NODE_OPTIONS=--enable-source-maps` is set per function.
  */
 export const bundlingOptions: BundlingOptions = {
@@ -58,7 +64,9 @@ export const bundlingOptions: BundlingOptions = {
   sourceMap: true,
   sourcesContent: false,
   mainFields: ['module', 'main'],
-  externalModules: ['@aws-sdk/*', '@smithy/*'],
+  bundleAwsSDK: true,
+  externalModules: [],
   banner: "import { createRequire as __zfCreateRequire } from 'node:module'; const require = __zfCreateRequire(import.meta.url);",
+  esbuildArgs: { '--alias:zod': zodSlim },
   forceDockerBundling: false,
 };

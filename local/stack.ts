@@ -201,6 +201,7 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       events: createSqsEventPublisher({ sqs, queueUrl: queueUrls.at(-1) as string, s3, bucket: embeddedResources.mediaBucket }),
       waitTimeSeconds: options.consumerWaitSeconds,
       s3,
+      journalBucket: embeddedResources.mediaBucket,
       media: createMediaIngest({ ...mediaDeps, spool: spoolMediaToFile(), platformBucket: embeddedResources.mediaBucket }),
       forgetMedia: createMediaEraser({ objects: mediaObjects, platformBucket: embeddedResources.mediaBucket, logger }),
       outbound: deps.outbound,

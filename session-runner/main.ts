@@ -102,6 +102,7 @@ const main = async () => {
     clock: { now: () => new Date() },
     media,
     s3,
+    journalBucket: config.ZAPFLEET_MEDIA_BUCKET,
     forgetMedia,
     events: createSqsEventPublisher({ sqs, queueUrl: config.ZAPFLEET_EVENTS_QUEUE_URL, s3, bucket: config.ZAPFLEET_MEDIA_BUCKET }),
     pacing: {

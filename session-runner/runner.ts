@@ -43,6 +43,8 @@ export interface RunnerOptions {
   linkTimeoutMs?: number;
   /** Reads commands the command bus kept in S3 (a send with large base64 media). */
   s3?: S3Client;
+  /** With `s3`: where journaled send commands too large for their journal item are kept (the platform bucket; send-journal.dynamodb.ts). */
+  journalBucket?: string;
   /** Where the runner's events go (the events queue). */
   events?: EventPublisher;
   /** Stores incoming media before a message event is published (shared/domain/use-cases/media.use-cases.ts). */
@@ -101,7 +103,7 @@ export const createRunner = (options: RunnerOptions) => {
     clock: options.clock,
     logger: options.logger,
     ...(options.outbound ? { outbound: options.outbound } : {}),
-    journal: { store: createDynamoSendJournal(options.dynamo, { clock: options.clock }), runnerId, shardOf: (instanceId) => shardOf(instanceId, options.shards) },
+    journal: { store: createDynamoSendJournal(options.dynamo, { clock: options.clock, ...(options.s3 && options.journalBucket ? { overflow: { s3: options.s3, bucket: options.journalBucket } } : {}) }), runnerId, shardOf: (instanceId) => shardOf(instanceId, options.shards) },
     pacingState: createDynamoPacingStateStore(options.dynamo, { clock: options.clock }),
   });
 
@@ -140,7 +142,8 @@ export const createRunner = (options: RunnerOptions) => {
     onAcquired: async (lease) => {
       if (crashed) return;
       // Sends the shard's previous owner took off the queue and did not finish (send-journal.ts).
-      await sender.recover(lease.shard).catch((error: unknown) => options.logger.error('abandoned sends not resolved', { shard: lease.shard, error: String(error) }));
+      // `accepted` ones are adopted and sent from this runner's lanes, before the queue's later commands.
+      await sender.recover(lease.shard, (instanceId) => supervisor.connectionOf(instanceId)).catch((error: unknown) => options.logger.error('abandoned sends not resolved', { shard: lease.shard, error: String(error) }));
       const consumer = createShardConsumer({
         sqs: options.sqs,
         queueUrl: options.queueUrlOf(lease.shard),
@@ -161,8 +164,10 @@ export const createRunner = (options: RunnerOptions) => {
       // lapse soon, and a long-running command must not keep the shard's sockets open past it.
       const consumer = consumers.get(shard);
       consumers.delete(shard);
-      await Promise.all([consumer?.stop(), supervisor.release(shard)]);
+      // First: the shard's sends not yet going to WhatsApp stop where they are (journaled `accepted`,
+      // the next owner adopts them) rather than fail when their socket closes.
       sender.release(shard);
+      await Promise.all([consumer?.stop(), supervisor.release(shard)]);
     },
   });
 

@@ -2,6 +2,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { toAuthorizerContext } from '../../shared/http/auth-context.ts';
 import { adminModule } from '../admin/admin.handlers.ts';
 import { awsDeps } from '../aws.ts';
+import { managementStreams } from './streams.ts';
 import { lambdaEnv } from './env.ts';
 import { lazy } from './lazy.ts';
 
@@ -21,6 +22,6 @@ export const asIamAdmin = (event: APIGatewayProxyEvent): APIGatewayProxyEvent =>
 
 /** `/admin/*` (spec §2.10), authorised by IAM on AWS. */
 export const handler = lazy(async () => {
-  const admin = adminModule(await awsDeps(lambdaEnv()));
+  const admin = adminModule(await awsDeps(lambdaEnv(), { streams: managementStreams }));
   return (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => admin(asIamAdmin(event), context);
 });

@@ -1,4 +1,3 @@
-import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { awsContext } from '../aws.ts';
 import {
@@ -8,6 +7,7 @@ import {
   type WebsocketAwsDeps,
   type WebsocketEvent,
 } from '../events/websocket-aws.handlers.ts';
+import { lazyManagement } from './lazy-clients.ts';
 import { lambdaEnv } from './env.ts';
 import { lazy } from './lazy.ts';
 
@@ -27,7 +27,8 @@ export const handler = lazy(async () => {
     ...deps,
     doc: dynamo.doc,
     tableName: dynamo.tableName,
-    management: new ApiGatewayManagementApiClient({ endpoint: process.env.ZAPFLEET_WEBSOCKET_MANAGEMENT_ENDPOINT }),
+    // Only `$default` (the `pong`) uses it: loaded on the first ping.
+    management: lazyManagement(process.env.ZAPFLEET_WEBSOCKET_MANAGEMENT_ENDPOINT),
     baseUrl,
   };
   const routes: Record<string, (event: WebsocketEvent) => Promise<APIGatewayProxyResult>> = {

@@ -30,7 +30,7 @@ const rawBodyOf = (event: APIGatewayProxyEvent): unknown => {
  * (header or body, the last field of every table) is checked next; the use case does the rest.
  */
 export const messageHandlers = (deps: AppDeps): Map<string, Handler> => {
-  const sendDeps = { ...deps, messages: deps.messageStore, onStoreError: (error: unknown) => deps.logger.warn('idempotency store write failed', { error: String(error) }) };
+  const sendDeps = { ...deps, messages: deps.messageStore, onStoreError: (error: unknown) => deps.logger.warn('send bookkeeping write failed (idempotency record or pending message)', { error: String(error) }) };
   const entries = sendKinds.map((kind): [string, Handler] => {
     const route = routeOf(kind);
     const handler = httpHandler(deps, route, { body: sendBodySchemas[kind] }, async (req) => {

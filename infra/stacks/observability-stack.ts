@@ -1,4 +1,4 @@
-import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type { IRestApi } from 'aws-cdk-lib/aws-apigateway';
 import {
   Alarm,
@@ -49,6 +49,8 @@ export interface ObservabilityStackProps extends StackProps {
   runnerService: RunnerServiceRef;
   /** Subscribed to the alarm topic when given (the subscriber confirms by e-mail). */
   alarmEmail?: string;
+  /** Production keeps the alarm topic's key on stack deletion; other stages schedule its deletion. */
+  production?: boolean;
 }
 
 const minute = Duration.minutes(1);
@@ -75,14 +77,21 @@ export class ObservabilityStack extends Stack {
 
     // CloudWatch alarms can only publish to an encrypted topic whose key lets CloudWatch use it
     // (the AWS-managed SNS key does not), hence a key of its own.
-    const topicKey = new Key(this, 'AlarmTopicKey', { description: `zapfleet ${props.stage}: encrypts alarm notifications`, enableKeyRotation: true });
+    const topicKey = new Key(this, 'AlarmTopicKey', {
+      description: `zapfleet ${props.stage}: encrypts alarm notifications`,
+      enableKeyRotation: true,
+      removalPolicy: props.production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
     topicKey.grant(new ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
     this.alarmTopic = new Topic(this, 'AlarmTopic', { displayName: `zapfleet ${props.stage} alarms`, masterKey: topicKey, enforceSSL: true });
     if (props.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
 
     this.addAlarms();
-    this.dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(3) });
+    // Named after the stage, so operators find it (names are unique per account, stages are too).
+    this.dashboard = new Dashboard(this, 'Dashboard', { dashboardName: `zapfleet-${props.stage}`, defaultInterval: Duration.hours(3) });
     for (const row of this.widgets()) this.dashboard.addWidgets(...row);
+    new CfnOutput(this, 'DashboardName', { value: this.dashboard.dashboardName, description: 'CloudWatch dashboard of this stage' });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn, description: 'SNS topic every alarm notifies: subscribe e-mail, chat or paging integrations to it' });
   }
 
   // ---- metrics ----

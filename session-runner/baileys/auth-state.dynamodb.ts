@@ -102,6 +102,8 @@ export interface DynamoAuthState {
   wipe(): Promise<void>;
   /** Paired with a phone: `creds.me` alone is written before pairing completes (§6). */
   isLinked(): boolean;
+  /** Resolves once the key writes made so far are settled, stored or failed (write-behind; at once otherwise). */
+  flushed(): Promise<void>;
 }
 
 type KeyType = keyof SignalDataTypeMap;
@@ -302,6 +304,7 @@ export async function createDynamoAuthState(ctx: DynamoContext, input: DynamoAut
       logger.info('auth state wiped', { instanceId });
     },
     isLinked: () => !!(creds.me?.id && creds.account),
+    flushed: () => behind?.settled() ?? Promise.resolve(),
   };
 }
 

@@ -254,7 +254,7 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
           armWriteBehind(sock as unknown as { ws: unknown; messageMutex?: unknown }, durability, (error) => {
             factory.logger.error('auth state write failed', { instanceId: options.instanceId, error: String(error) });
             void sock.end(Object.assign(new Error('auth state write failed'), { output: { statusCode: 500 } }) as never);
-          });
+          }, options.backlog);
         } catch (error) {
           void sock.end(undefined);
           throw error;

@@ -236,9 +236,9 @@ export interface Backpressure {
 /**
  * Counts the work queued on a Baileys mutex (`{ mutex(code) }`, e.g. `sock.messageMutex`) plus
  * `extra()` (held frames), and pauses reading the socket while it is at or above `high`; reading
- * resumes at or below `low`. A pause never lasts longer than `maxPauseMs`: a message whose handling
- * waits for an answer of the server (a query) must be able to read it, so after that reading
- * resumes and is not paused again until the backlog has come down to `low`.
+ * resumes at or below `low`. A pause never lasts longer than `maxPauseMs` without progress (the
+ * backlog coming down): a message whose handling waits for an answer of the server (a query) must
+ * be able to read it, so then reading resumes and is not paused again until the backlog is at `low`.
  */
 export const pauseReadingWhenBacklogged = (
   mutex: { mutex<T>(code: () => Promise<T> | T): Promise<T> },
@@ -251,23 +251,34 @@ export const pauseReadingWhenBacklogged = (
   /** A pause ran out: no new pause before the backlog is back at `low`. */
   let overridden = false;
   let timer: NodeJS.Timeout | null = null;
+  /** While paused: when the backlog last came down, and its value then. */
+  let progressAt = 0;
+  let lastBacklog = 0;
+  const pollMs = Math.max(1, Math.min(20, Math.floor(maxPauseMs / 4)));
   const backlog = () => depth + (options.extra?.() ?? 0);
   const resume = () => {
     paused = false;
-    if (timer) clearTimeout(timer);
+    if (timer) clearInterval(timer);
     timer = null;
     socket.resume?.();
   };
   const check = () => {
     const current = backlog();
     if (current <= options.low) overridden = false;
+    if (paused && current < lastBacklog) progressAt = Date.now();
+    lastBacklog = current;
     if (!paused && !overridden && current >= options.high) {
       paused = true;
       socket.pause?.();
-      timer = setTimeout(() => {
-        overridden = true;
-        resume();
-      }, maxPauseMs);
+      progressAt = Date.now();
+      lastBacklog = current;
+      // `extra()` may come down without any event here: look again every few ms while paused.
+      timer = setInterval(() => {
+        if (Date.now() - progressAt >= maxPauseMs) {
+          overridden = true;
+          resume();
+        } else check();
+      }, pollMs);
       timer.unref?.();
     } else if (paused && current <= options.low) {
       resume();
@@ -289,7 +300,7 @@ export const pauseReadingWhenBacklogged = (
 };
 
 /** Back-pressure thresholds: messages being decrypted or waiting, plus frames held (per socket). */
-export const backlogLimits = { high: 256, low: 64 };
+export const backlogLimits = { high: 128, low: 32 };
 
 /**
  * Arms a Baileys socket whose auth state writes keys behind: gates its outgoing frames on the key
@@ -300,6 +311,8 @@ export const armWriteBehind = (
   sock: { ws: unknown; messageMutex?: unknown },
   durability: KeyWritesDurability,
   onFailure: (error: unknown) => void,
+  /** The runner's own backlog of this connection's events (WaConnectionOptions.backlog). */
+  runnerBacklog: () => number = () => 0,
   limits: { high: number; low: number } = backlogLimits,
 ): { gate: FrameGate; backpressure: Backpressure } => {
   const socket = (sock.ws as { socket?: FrameSocket | null }).socket;
@@ -309,6 +322,9 @@ export const armWriteBehind = (
   }
   let backpressure: Backpressure | null = null;
   const gate = gateOutgoingFrames(socket, durability, onFailure, () => backpressure?.check());
-  backpressure = pauseReadingWhenBacklogged(mutex as Parameters<typeof pauseReadingWhenBacklogged>[0], socket, { ...limits, extra: gate.held });
+  backpressure = pauseReadingWhenBacklogged(mutex as Parameters<typeof pauseReadingWhenBacklogged>[0], socket, {
+    ...limits,
+    extra: () => gate.held() + runnerBacklog(),
+  });
   return { gate, backpressure };
 };

@@ -84,6 +84,8 @@ export const createLeaseManager = ({
   logger,
 }: LeaseManagerOptions): LeaseManager => {
   const leases = new Map<number, Lease>();
+  /** Leases being handed back: no longer renewed or held, but they still fence the drain's writes until released. */
+  const draining = new Map<number, Lease>();
   const fenceTimers = new Map<number, TimerHandle>();
   const callbacks = new Map<number, Promise<void>>();
   let running = false;
@@ -146,8 +148,13 @@ export const createLeaseManager = ({
   /** Hands a shard back: the owner drains while the lease still fences others out, then it is released. */
   const handBack = (lease: Lease): Promise<void> => {
     drop(lease.shard);
+    draining.set(lease.shard, lease);
     return onShard(lease.shard, async () => {
-      await callOnLost(lease.shard, 'released');
+      try {
+        await callOnLost(lease.shard, 'released');
+      } finally {
+        if (draining.get(lease.shard) === lease) draining.delete(lease.shard);
+      }
       await store.release(lease).catch((error: unknown) =>
         logger.warn('lease.release_failed', { runnerId, shard: lease.shard, error: String(error) }),
       );
@@ -272,7 +279,7 @@ export const createLeaseManager = ({
     held: () => [...leases.values()].sort((a, b) => a.shard - b.shard),
 
     fenceOf(shard) {
-      const lease = leases.get(shard);
+      const lease = leases.get(shard) ?? draining.get(shard);
       return lease ? { shard: lease.shard, owner: lease.owner, epoch: lease.epoch } : null;
     },
   };

@@ -10,7 +10,7 @@ import { rfc3339, type Clock, type Logger } from '../../shared/domain/ports/runt
 import type { InstanceRef } from '../../shared/domain/ports/session-repository.port.ts';
 import type { WaConnection, WaOutgoingContent, WaSendError } from '../../shared/domain/ports/wa-connection.port.ts';
 import type { OutboundTargetPolicy } from '../../shared/domain/ports/outbound-target.port.ts';
-import { abandonedSendReasons, type SendJournal } from '../../shared/domain/messages/send-journal.ts';
+import { abandonedSendReasons, byAcceptance, type SendJournal } from '../../shared/domain/messages/send-journal.ts';
 import { createOutboundTargetPolicy } from '../../shared/adapters/net/outbound-target-policy.ts';
 import { MediaRejected } from './outgoing-media.ts';
 import { prepareOutgoingFile, type OutgoingFile } from './outgoing-file.ts';
@@ -32,9 +32,14 @@ import { ChatRefused, prepareSendExtras, type SendExtras } from './send-extras.t
  * pacer; the pause is published as `instance.state` with reason `sending_paused` (and
  * `sending_resumed` after the next successful send), the state itself staying `connected`.
  *
- * A runner that dies with sends in its lanes: with a `journal` (shared/domain/messages/send-journal.ts)
- * every accepted send is journaled before its command leaves the queue, and the runner that next
- * acquires the shard reports it failed (`recover`): at most once, never sent twice. Without a
+ * A runner that stops with sends in its lanes: with a `journal` (shared/domain/messages/send-journal.ts)
+ * every accepted send is journaled, with its command, before the command leaves the queue. A
+ * runner that loses a shard (`release`: deploy, rebalance, self-fence) leaves the sends of that
+ * shard that have not started going to WhatsApp where they are (journaled `accepted`), and
+ * writes nothing for them; a crashed one (`halt`) writes nothing at all. The runner that next
+ * acquires the shard (`recover`) adopts the `accepted` sends and sends them from its own lanes, in
+ * their first acceptance order, waiting for the session to be restored (`resumeConnectionWaitMs`);
+ * the sends already `sending` are reported failed: at most once, never sent twice. Without a
  * journal (unit tests) such sends stay `pending`.
  */
 
@@ -61,6 +66,8 @@ export interface SenderDeps {
   journal?: { store: SendJournal; runnerId: string; shardOf(instanceId: string): number };
   /** Where the pacing state (first contacts of the day, pauses) outlives this runner (pacing.ts `PacingStateStore`). */
   pacingState?: PacingStateStore;
+  /** How long a send adopted from a stopped runner waits for the instance's session to be restored here (default 120 s). */
+  resumeConnectionWaitMs?: number;
 }
 
 export interface MessageSender {
@@ -70,11 +77,19 @@ export interface MessageSender {
    * whose send is journaled or has an outcome is dropped.
    */
   accept(command: SendCommand, connection: () => WaConnection | null): Promise<void>;
-  /** Resolves the journaled sends of other runners on a shard this runner just acquired. */
-  recover(shard: number): Promise<void>;
+  /**
+   * Resolves the journaled sends of other runners (and its own left-overs) on a shard this runner
+   * just acquired: `accepted` ones are adopted and sent here (`connectionOf` is asked when their
+   * turn comes), `sending` ones reported failed. Call it before consuming the shard's queue.
+   */
+  recover(shard: number, connectionOf: (instanceId: string) => WaConnection | null): Promise<void>;
   /** Tests only (`runner.crash()`): the lanes stop where they are and write nothing more, like a killed process. */
   halt(): void;
-  /** Drops the per-instance state of a shard this runner no longer holds (reloaded if it comes back). */
+  /**
+   * The shard left this runner: its sends not yet `sending` stop where they are, writing nothing
+   * (the next owner adopts them), and its per-instance state is dropped (reloaded if it comes back).
+   * Call it before the shard's sockets close.
+   */
   release(shard: number): void;
   /** Drops the per-instance state (the instance left this runner). */
   forget(instanceId: string): void;
@@ -174,6 +189,18 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
   /** Per instance: the pacing state as last written (`undefined` until loaded: never overwrite a state not read). */
   const pacingWritten = new Map<string, string>();
   const pacingWrites = new Map<string, Promise<void>>();
+  /** Per shard: bumped by `release`; a lane started under an older generation stops before it sends. */
+  const generations = new Map<number, number>();
+  const generationOf = (shard: number | null) => (shard === null ? 0 : (generations.get(shard) ?? 0));
+  /** Shards released and not acquired again: a send command still handled for one is journaled, left for the next owner. */
+  const released = new Set<number>();
+  const shardOfInstance = (instanceId: string) => (deps.journal ? deps.journal.shardOf(instanceId) : null);
+  /** Sends in this runner's lanes that still run for this runner: `<instanceId>#<messageId>` → the lane's token. */
+  const inLanes = new Map<string, object>();
+  /** Acceptance order of this runner's journal entries (milliseconds × 1000, then +1 per send). */
+  let lastSeq = 0;
+  const nextSeq = () => (lastSeq = Math.max(lastSeq + 1, deps.clock.now().getTime() * 1000));
+  const resumeConnectionWaitMs = deps.resumeConnectionWaitMs ?? 120_000;
 
   const loadPacing = (instanceId: string): Promise<void> => {
     const store = deps.pacingState;
@@ -312,19 +339,34 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
   };
 
   /** `reason` (a zapfleet addition to `message.status`) says why a send failed. */
-  const fail = async (command: Pick<SendCommand, 'instanceId' | 'accountId' | 'instanceName'> & { send: Pick<OutboundSend, 'messageId'> }, chatJid: string, failure: SendFailed | { code: SendFailure; reason: string }, options: { journaled?: boolean } = {}) => {
+  const fail = async (command: Pick<SendCommand, 'instanceId' | 'accountId' | 'instanceName'> & { send: Pick<OutboundSend, 'messageId'> & Partial<Pick<OutboundSend, 'exchange'>> }, chatJid: string, failure: SendFailed | { code: SendFailure; reason: string }, options: { journaled?: boolean } = {}) => {
     const { send } = command;
     if (halted) return;
     if (options.journaled !== false && !(await closeJournal(command, send.messageId))) return;
     const reason = failure instanceof SendFailed ? failure.message : failure.reason;
     await record(command.instanceId, send.messageId, { state: 'failed', code: failure.code, reason, chatJid, at: now() });
-    await deps.messages.updateStatus(command.instanceId, send.messageId, 'error', now()).catch(() => false);
+    const updated = await deps.messages.updateStatus(command.instanceId, send.messageId, 'error', now()).catch(() => false);
+    // Not stored yet (the API stores it as `pending` after enqueuing, and may have crashed in
+    // between): stored as `error` now; a `pending` write arriving later keeps this status.
+    const stored = !updated && send.exchange ? storedMessageOf(command.instanceId, send.exchange, { isHistory: false, now: now() }) : null;
+    if (stored) await deps.messages.save({ ...stored, status: 'error', statusAt: now() }).catch((error: unknown) => deps.logger.error('message not stored', { instanceId: command.instanceId, error: String(error) }));
     await publish(refOf(command), 'message.status', { messageId: send.messageId, chat: chatJid, status: 'server_error', timestamp: now(), reason });
   };
 
-  const run = async (command: SendCommand, connection: () => WaConnection | null): Promise<void> => {
+  /**
+   * One send of a lane. `lane.generation`: the shard's generation when the send was handed to this
+   * runner (a `release` since → stop before sending, writing nothing); `lane.resumed`: a send
+   * adopted from a stopped runner (wait for the session, `waited` shared by the instance's adopted
+   * sends so a session that never comes back costs one wait, not one per send; `typingFrom`: its
+   * typing already started).
+   */
+  const run = async (command: SendCommand, connection: () => WaConnection | null, lane: { generation: number; resumed: { typingFrom: string | null; waited: { ms: number } } | null }): Promise<void> => {
     const { send } = command;
     const ref = refOf(command);
+    const shard = shardOfInstance(command.instanceId);
+    const abandoned = () => halted || generationOf(shard) !== lane.generation;
+    /** Set once the journal says `sending`: from then on the send is this runner's to finish. */
+    let sending = false;
     let chatJid = send.chatJid;
     let media: OutgoingFile | null = null;
     /** Group/channel checks, resolved mentions, link preview, interactive and status content (send-extras.ts). */
@@ -333,7 +375,15 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
     /** The `checked` write, awaited with the journal's `sending` mark (one round trip less when nothing waits in between). */
     let checked: Promise<unknown> = Promise.resolve();
     try {
-      const conn = connection();
+      if (abandoned()) return;
+      let conn = connection();
+      // An adopted send runs as soon as the shard is acquired, before its session is restored here.
+      while (lane.resumed && !conn?.send && lane.resumed.waited.ms < resumeConnectionWaitMs && !abandoned()) {
+        await sleep(250);
+        lane.resumed.waited.ms += 250;
+        conn = connection();
+      }
+      if (abandoned()) return;
       if (!conn?.send) throw new SendFailed('not_connected', 'Instance is not connected to WhatsApp');
       chatJid = await resolveRecipient(command.instanceId, conn, send.chatJid);
       // Before `checked`: a download or decoding error is still seen by the waiting API (a 400).
@@ -357,24 +407,33 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
       if (decision.kind !== 'send') throw new SendFailed('rate_limited', `sending paused (${decision.kind}) until ${decision.until.toISOString()}`);
       const wait = decision.at.getTime() - deps.clock.now().getTime();
       if (wait > 0) await sleep(wait);
+      if (abandoned()) return;
 
-      const delay = 'delay' in send.request ? send.request.delay : 0;
-      if (delay > 0 && conn.sendChatPresence) {
+      const key = journalKey(command, send.messageId);
+      // A send adopted from a stopped runner that had started typing shows only the rest of its delay.
+      const delayMs = ('delay' in send.request ? send.request.delay : 0) * 1000;
+      const typingFrom = lane.resumed?.typingFrom ?? null;
+      const typingMs = typingFrom === null ? delayMs : Math.max(0, Math.min(delayMs, delayMs - (deps.clock.now().getTime() - Date.parse(typingFrom))));
+      if (typingMs > 0 && conn.sendChatPresence) {
+        if (typingFrom === null && key && deps.journal && !(await deps.journal.store.markTyping(key, deps.clock.now().toISOString()))) {
+          deps.logger.warn('send resolved by another runner; not sending', { instanceId: command.instanceId, messageId: send.messageId });
+          return;
+        }
         await conn.sendChatPresence(chatJid, 'composing').catch(() => undefined);
-        await sleep(delay * 1000);
+        await sleep(typingMs);
         await conn.sendChatPresence(chatJid, 'paused').catch(() => undefined);
       }
+      if (abandoned()) return;
       // The connection may have dropped while waiting.
       const live = connection();
       if (!live?.send) throw new SendFailed('not_connected', 'Instance is not connected to WhatsApp');
-      if (halted) return;
       // Past this point the message may reach WhatsApp: it is never sent again (send-journal.ts).
-      const key = journalKey(command, send.messageId);
       const [marked] = await Promise.all([key && deps.journal ? deps.journal.store.markSending(key) : true, checked]);
       if (!marked) {
         deps.logger.warn('send resolved by another runner; not sending', { instanceId: command.instanceId, messageId: send.messageId });
         return;
       }
+      sending = true;
       try {
         sentMedia = await live.send(chatJid, media ? media.content : ((await extras?.content()) ?? contentOf(send)), { messageId: send.messageId, timestamp: new Date(send.timestamp), quoted: quotedOf(send), ...extras?.options });
       } catch (error) {
@@ -403,9 +462,11 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
       // it throws) runs beside it, so consecutive sends are not spaced by the store's round trips.
       settle(async () => {
         if (halted) return;
+        // The outcome first: the API is waiting for it; the store follows within a round trip or two
+        // (a stop in between is repaired by `recover`, which moves the stored status to `sent`).
+        await record(command.instanceId, send.messageId, { state: 'sent', chatJid, at: now(), ...(extras && extras.mentions.length > 0 ? { mentions: extras.mentions } : {}), ...(extras?.groupName ? { groupName: extras.groupName } : {}), ...(media ? { media: { mimeType: media.mimeType, size: media.size, ...(media.seconds === null ? {} : { seconds: media.seconds }), ...(sentMedia?.mediaUrl ? { url: sentMedia.mediaUrl } : {}) } } : {}) });
         if (stored) await deps.messages.save(stored).catch((error: unknown) => deps.logger.error('message not stored', { instanceId: command.instanceId, error: String(error) }));
         await deps.messages.updateStatus(command.instanceId, send.messageId, 'sent', now()).catch(() => false);
-        await record(command.instanceId, send.messageId, { state: 'sent', chatJid, at: now(), ...(extras && extras.mentions.length > 0 ? { mentions: extras.mentions } : {}), ...(extras?.groupName ? { groupName: extras.groupName } : {}), ...(media ? { media: { mimeType: media.mimeType, size: media.size, ...(media.seconds === null ? {} : { seconds: media.seconds }), ...(sentMedia?.mediaUrl ? { url: sentMedia.mediaUrl } : {}) } } : {}) });
         await publish(ref, 'message.exchange', { id: send.messageId, message: exchange });
         await closeJournal(command, send.messageId);
         await announceResume(ref, firstContact);
@@ -414,6 +475,8 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
       const failure = error instanceof SendFailed ? error : new SendFailed('failed', error instanceof Error ? error.message : String(error));
       if (!(error instanceof SendFailed)) deps.logger.error('send failed', { instanceId: command.instanceId, messageId: send.messageId, error: String(error) });
       await checked;
+      // Not started, and the shard left this runner (its socket closed under it): the next owner sends it.
+      if (!sending && abandoned()) return;
       await fail(command, chatJid, failure);
     } finally {
       await media?.remove().catch(() => undefined);
@@ -421,17 +484,39 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
     }
   };
 
+  /** Appends a send to its instance's lane. */
+  const enqueue = (command: SendCommand, connection: () => WaConnection | null, lane: Parameters<typeof run>[2]) => {
+    const id = command.instanceId;
+    const liveKey = `${id}#${command.send.messageId}`;
+    const token = {};
+    inLanes.set(liveKey, token);
+    const previous = lanes.get(id) ?? Promise.resolve();
+    const next = previous
+      .then(() => run(command, connection, lane))
+      .catch((error: unknown) => deps.logger.error('send lane failed', { instanceId: id, error: String(error) }))
+      .then(() => {
+        if (inLanes.get(liveKey) === token) inLanes.delete(liveKey);
+      });
+    lanes.set(id, next);
+    void next.then(() => {
+      if (lanes.get(id) === next) lanes.delete(id);
+    });
+  };
+
   return {
     async accept(command, connection) {
       if (halted) return;
       const { send } = command;
+      // Taken before the journal write: a shard released meanwhile stops this send before it starts.
+      const generation = generationOf(shardOfInstance(command.instanceId));
       const key = journalKey(command, send.messageId);
       if (key && deps.journal) {
-        // A redelivered command (the runner died before the queue message was deleted): its send
-        // already has an outcome, or is journaled and so belongs to whoever resolves the entry.
+        // A redelivered command (the runner died before the queue message was deleted, or the send
+        // was adopted by the shard's next owner): its send already has an outcome, or is journaled
+        // and so belongs to whoever holds the entry.
         const [outcome, opened] = await Promise.all([
           deps.outcomes.get(command.instanceId, send.messageId),
-          deps.journal.store.open({ ...key, accountId: command.accountId, instanceName: command.instanceName, chatJid: send.chatJid, phase: 'accepted', acceptedAt: now() }),
+          deps.journal.store.open({ ...key, accountId: command.accountId, instanceName: command.instanceName, chatJid: send.chatJid, phase: 'accepted', acceptedAt: now(), seq: nextSeq(), command }),
         ]);
         if (outcome !== null || !opened) {
           // Journaled again just now for a send that already has an outcome: take the entry back.
@@ -440,26 +525,45 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
           return;
         }
       }
-      const id = command.instanceId;
-      const previous = lanes.get(id) ?? Promise.resolve();
-      const next = previous.then(() => run(command, connection)).catch((error: unknown) => deps.logger.error('send lane failed', { instanceId: id, error: String(error) }));
-      lanes.set(id, next);
-      void next.then(() => {
-        if (lanes.get(id) === next) lanes.delete(id);
-      });
+      // Handled while the shard was being released (queued behind slower work of the instance): journaled, the next owner sends it.
+      const shard = shardOfInstance(command.instanceId);
+      if (shard !== null && released.has(shard)) return;
+      enqueue(command, connection, { generation, resumed: null });
     },
-    async recover(shard) {
+    async recover(shard, connectionOf) {
       const journal = deps.journal;
       if (!journal || halted) return;
-      for (const entry of await journal.store.list(shard)) {
-        if (entry.runnerId === journal.runnerId) continue;
+      const generation = generationOf(shard);
+      released.delete(shard);
+      const waits = new Map<string, { ms: number }>();
+      for (const entry of (await journal.store.list(shard)).sort(byAcceptance)) {
+        // This runner's own sends still in its lanes; its left-overs (a shard it released and took back) are resolved like any other.
+        if (entry.runnerId === journal.runnerId && inLanes.has(`${entry.instanceId}#${entry.messageId}`)) continue;
+        if (entry.phase === 'accepted' && entry.command) {
+          const outcome = await deps.outcomes.get(entry.instanceId, entry.messageId);
+          if (outcome === null || outcome.state === 'checked') {
+            // Never started: sent from this runner's lane, same message id (a runner still alive finds the entry moved and drops it).
+            if (!(await journal.store.adopt(entry, journal.runnerId))) continue;
+            if (halted) return;
+            deps.logger.info('send adopted from a stopped runner', { instanceId: entry.instanceId, messageId: entry.messageId, runnerId: entry.runnerId });
+            const waited = waits.get(entry.instanceId) ?? { ms: 0 };
+            waits.set(entry.instanceId, waited);
+            enqueue(entry.command, () => connectionOf(entry.instanceId), { generation, resumed: { typingFrom: entry.typingFrom ?? null, waited } });
+            continue;
+          }
+        }
         // Whoever removes the entry owns the outcome (a runner still alive drops the send).
         if (!(await journal.store.claim(entry))) continue;
         const outcome = await deps.outcomes.get(entry.instanceId, entry.messageId);
-        if (outcome?.state === 'sent' || outcome?.state === 'failed') continue;
+        if (outcome?.state === 'failed') continue;
+        if (outcome?.state === 'sent') {
+          // Stopped between recording `sent` and storing it.
+          await deps.messages.updateStatus(entry.instanceId, entry.messageId, 'sent', outcome.at).catch(() => false);
+          continue;
+        }
         const reason = abandonedSendReasons[entry.phase];
         deps.logger.warn('send abandoned by a stopped runner', { instanceId: entry.instanceId, messageId: entry.messageId, runnerId: entry.runnerId, phase: entry.phase });
-        await fail({ ...entry, send: { messageId: entry.messageId } }, outcome?.chatJid ?? entry.chatJid, { code: 'failed', reason }, { journaled: false });
+        await fail({ ...entry, send: { messageId: entry.messageId, ...(entry.command ? { exchange: entry.command.send.exchange } : {}) } }, outcome?.chatJid ?? entry.chatJid, { code: 'failed', reason }, { journaled: false });
       }
     },
     halt() {
@@ -476,6 +580,10 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
     release(shard) {
       const shardOf = deps.journal?.shardOf;
       if (!shardOf) return;
+      // Sends of the shard not yet `sending` stop before they send (the next owner adopts them).
+      generations.set(shard, generationOf(shard) + 1);
+      released.add(shard);
+      for (const key of [...inLanes.keys()]) if (shardOf(key.split('#')[0] ?? '') === shard) inLanes.delete(key);
       const known = new Set([...registrations.keys(), ...knownChats.keys(), ...pacingLoads.keys()]);
       // Lanes still running fail (their sockets are closed) without writing the pacing state again.
       for (const instanceId of known) if (shardOf(instanceId) === shard) this.forget(instanceId);

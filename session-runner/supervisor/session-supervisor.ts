@@ -19,6 +19,8 @@ export interface AuthStateHandle {
   saveCreds(): Promise<void>;
   wipe(): Promise<void>;
   isLinked(): boolean;
+  /** Resolves once key writes made so far are settled (written behind, see auth-state.dynamodb.ts). */
+  flushed?(): Promise<void>;
 }
 
 export type AuthStateLoader = (input: { instanceId: string; cipher: InstanceCipher; fence: () => Fence | null }) => Promise<AuthStateHandle>;
@@ -185,7 +187,7 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
    * instance at about one message per round trip. Webhook order is not guaranteed anyway
    * (spec §3.4); receivers order on `timestamp`.
    */
-  const emitting = new Map<string, { running: number; waiting: (() => Promise<void>)[] }>();
+  const emitting = new Map<string, { running: number; waiting: (() => Promise<void>)[]; idle?: (() => void)[] }>();
   const emitConcurrency = deps.emitConcurrency ?? 32;
   const emitLater = (session: Pick<Session, 'ref'>, task: () => Promise<void>) => {
     const id = session.ref.instanceId;
@@ -200,12 +202,31 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
           .catch((error: unknown) => deps.logger.error('event emission failed', { instanceId: id, error: String(error) }))
           .finally(() => {
             lane.running -= 1;
-            if (lane.running === 0 && lane.waiting.length === 0) emitting.delete(id);
-            else pump();
+            if (lane.running === 0 && lane.waiting.length === 0) {
+              emitting.delete(id);
+              for (const resolve of lane.idle ?? []) resolve();
+            } else pump();
           });
       }
     };
     pump();
+  };
+
+  /**
+   * Resolves once the instance's message traffic accepted so far is stored and published (or after
+   * `timeoutMs`): a socket closed for a release has acknowledged those messages to WhatsApp already,
+   * so they must not be dropped with the process.
+   */
+  const emitted = (instanceId: string, timeoutMs = 15_000): Promise<void> => {
+    const lane = emitting.get(instanceId);
+    if (!lane) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = deps.timers.setTimeout(resolve, timeoutMs);
+      (lane.idle ??= []).push(() => {
+        deps.timers.clearTimeout(timer);
+        resolve();
+      });
+    });
   };
 
   const record = async (
@@ -308,6 +329,7 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
     session.auth = auth;
     const generation = session.generation;
     await record(session, 'connecting', reason);
+    let handling = 0;
     session.conn = deps.factory.open({
       instanceId: instance.id,
       auth: auth.state,
@@ -317,9 +339,15 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
       historyDays: session.linking?.historyDays ?? null,
       onEvent: (event) => {
         if (session.generation !== generation) return;
-        void serial(session.ref.instanceId, () => onEvent(session, generation, event)).catch((error: unknown) =>
-          deps.logger.error('session event failed', { instanceId: session.ref.instanceId, event: event.type, error: String(error) }),
-        );
+        handling += 1;
+        void serial(session.ref.instanceId, () => onEvent(session, generation, event))
+          .catch((error: unknown) => deps.logger.error('session event failed', { instanceId: session.ref.instanceId, event: event.type, error: String(error) }))
+          .finally(() => (handling -= 1));
+      },
+      // Events waiting for the instance's serial work, plus message traffic being stored and published.
+      backlog: () => {
+        const lane = emitting.get(session.ref.instanceId);
+        return handling + (lane ? lane.running + lane.waiting.length : 0);
       },
     });
     if (session.linking && !session.linkTimer) {
@@ -607,8 +635,12 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
       }
     },
 
-    /** Closes the sockets of a shard this runner no longer holds; saved sessions stay. */
-    async release(shard: number): Promise<void> {
+    /**
+     * Closes the sockets of a shard this runner no longer holds; saved sessions stay. Then waits
+     * (up to 15 s) for the messages already received on them to be stored and published, unless
+     * `drain` is false (a crash).
+     */
+    async release(shard: number, { drain = true }: { drain?: boolean } = {}): Promise<void> {
       const owned = [...sessions.values()].filter((session) => session.shard === shard);
       await Promise.all(
         owned.map((session) =>
@@ -620,15 +652,24 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
           }),
         ),
       );
+      // Key writes still behind settle too: stored, or refused once the lease is handed back, in
+      // which case their messages were never acknowledged and WhatsApp delivers them to the next owner.
+      if (drain) await Promise.all(owned.flatMap((session) => [emitted(session.ref.instanceId), session.auth?.flushed?.() ?? Promise.resolve()]));
     },
 
     async stopAll(): Promise<void> {
       const shards = new Set([...sessions.values()].map((session) => session.shard));
-      for (const shard of shards) await this.release(shard);
+      for (const shard of shards) await this.release(shard, { drain: false });
     },
 
     /** Instance ids with an open socket (for metrics and tests). */
     open: (): string[] => [...sessions.values()].filter((session) => session.connected).map((session) => session.ref.instanceId),
+
+    /** The connected socket of an instance, if any (sends adopted on a shard takeover ask it when their turn comes). */
+    connectionOf: (instanceId: string): WaConnection | null => {
+      const session = sessions.get(instanceId);
+      return session?.connected ? session.conn : null;
+    },
   };
 };
 

@@ -171,6 +171,24 @@ export const withSessionMetrics = (sessions: SessionRepository, metrics: Metrics
   },
 });
 
+/** What `recordCommandMetrics` needs of a shard consumer's event (session-runner/consumer/shard-consumer.ts `ShardConsumerEvent`). */
+export type CommandEvent = { type: 'handled' | 'failed'; command: { issuedAt: string } } | { type: 'malformed' | 'receive_failed' };
+
+/**
+ * The shard consumer's `onEvent` for the runner: counts handled and failed commands
+ * (`Commands`, dimension `Outcome`) and records each one's lag from `issuedAt` to the end of its
+ * handling (`CommandLag`, the shard backlog the fleet scales on). Malformed messages and failed
+ * receives are logged by the consumer, not counted here.
+ */
+export const recordCommandMetrics =
+  (metrics: Metrics, now: () => number = Date.now) =>
+  (event: CommandEvent): void => {
+    if (event.type !== 'handled' && event.type !== 'failed') return;
+    metrics.count(metricNames.commands, 1, { Outcome: event.type });
+    const issuedAt = Date.parse(event.command.issuedAt);
+    if (Number.isFinite(issuedAt)) metrics.observe(metricNames.commandLag, Math.max(0, now() - issuedAt), 'Milliseconds');
+  };
+
 export interface RunnerGaugeSources {
   sessionsConnected: () => number;
   shardsHeld: () => number;

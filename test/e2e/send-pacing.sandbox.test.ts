@@ -76,9 +76,14 @@ describe('pacing of sends', () => {
     const reuse = { dataDir: stack.dataDir, tableName: stack.tableName, accountToken: stack.accountToken };
     await stack.halt();
     stack = await startTestStack({ ...pacingEnv, ZAPFLEET_SANDBOX_SCAN_MS: '600000' }, { reuse, defaultRateLimits: { global: 100_000 } });
+    // The stored status still says `connected` while the new runner restores the session (a crash
+    // leaves it so): until then a send answers 503, so the known chat is retried until it goes out.
     await connected('capped');
+    const knownChat = await waitFor(async () => {
+      const answer = await send('capped', '5511977770001', 'again A');
+      return answer.status === 503 ? null : answer;
+    }, 'the restored session to send');
     const afterRestart = await send('capped', '5511977770004', 'hello D');
-    const knownChat = await send('capped', '5511977770001', 'again A');
 
     // Assess
     const refused = { success: false, error: { message: 'WhatsApp rate limit reached. Try again later.' } };

@@ -99,6 +99,16 @@ describe('the whole app (dev)', () => {
     expect(resourcesOf(built, built.fleet, 'AWS::EC2::NatGateway')).toHaveLength(fleet.natGateways);
   });
 
+  it('outputs the dashboard name and the alarm topic of the stage', () => {
+    // Act
+    const outputs = built.template(built.observability).toJSON().Outputs as Record<string, { Value: unknown }>;
+
+    // Assess
+    expect(outputs.DashboardName?.Value).toEqual({ Ref: expect.stringMatching(/^Dashboard/) });
+    built.template(built.observability).hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: 'zapfleet-dev' });
+    expect(outputs.AlarmTopicArn?.Value).toEqual({ Ref: expect.stringMatching(/^AlarmTopic/) });
+  });
+
   it("alarms on the stateful stack's two dead-letter queues", () => {
     // Act
     const deadLetterAlarms = resourcesOf(built, built.observability, 'AWS::CloudWatch::Alarm')

@@ -8,7 +8,7 @@ import { inject } from 'vitest';
 import { createBaileysConnectionFactory, type BaileysFactoryOptions } from '../../session-runner/baileys/baileys-connection.ts';
 import { createDynamoAuthState, type DynamoAuthState } from '../../session-runner/baileys/auth-state.dynamodb.ts';
 import { createLeaseStore } from '../../session-runner/leases/lease-store.dynamodb.ts';
-import { createRunner, type Runner } from '../../session-runner/runner.ts';
+import { createRunner, type Runner, type RunnerOptions } from '../../session-runner/runner.ts';
 import { createAccountRepository } from '../../shared/adapters/dynamodb/account-repository.dynamodb.ts';
 import { documentClient, type DynamoContext } from '../../shared/adapters/dynamodb/document-client.ts';
 import { createInstanceRepository } from '../../shared/adapters/dynamodb/instance-repository.dynamodb.ts';
@@ -62,6 +62,8 @@ export interface RunnerTimings {
   leaseTtlMs?: number;
   renewEveryMs?: number;
   restoreStaggerMs?: number;
+  /** Anti-ban pacing (default: the production defaults, a 2 s gap plus jitter). */
+  pacing?: RunnerOptions['pacing'];
 }
 
 export interface Fleet {
@@ -220,6 +222,7 @@ export const startFleet = async (options: FleetOptions = {}): Promise<Fleet> => 
           renewEveryMs: timings.renewEveryMs ?? 1_000,
           waitTimeSeconds: 1,
           restoreStaggerMs: timings.restoreStaggerMs ?? 10,
+          ...(timings.pacing ? { pacing: timings.pacing } : {}),
         });
         const { crash, stop: drain } = runner;
         runner.crash = async () => {

@@ -1,6 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { SendJournal, SendJournalEntry } from '../../domain/messages/send-journal.ts';
+import type { JournaledSendCommand, SendJournal, SendJournalEntry } from '../../domain/messages/send-journal.ts';
 import { queryAll, stripKeys, type DynamoContext } from './document-client.ts';
 import { keys, tableSchema } from './table.ts';
 
@@ -9,12 +10,37 @@ import { keys, tableSchema } from './table.ts';
  * in-flight send, `SENDJOURNAL#<shard>` / `<instanceId>#<messageId>`, so the runner that acquires
  * a shard reads the shard's entries with one strongly consistent query. Entries are deleted when
  * their send ends; the `ttl` (7 days) only sweeps entries of a shard nobody acquired since.
- * Every change is conditional on the runner (and, for a claim, the phase) the caller saw.
+ * Every change is conditional on the runner (and, for a claim or an adoption, the phase) the caller saw.
+ *
+ * The command is kept as JSON in the item (`commandJson`) up to `inlineJournalCommandLimitBytes`; a larger
+ * one (a send with large base64 media, which reached the runner through the command bus's S3
+ * pointer) goes to the overflow bucket under `commands/journal/<instanceId>/<messageId>.json` (the
+ * command bus's prefix, so its lifecycle rule sweeps left-overs), the item holding the pointer
+ * (`commandPointer`), as the command bus does. The object is deleted with the entry (close, claim). Without an overflow bucket such an entry keeps no command (`command: null`),
+ * and the next owner can only report its send failed.
  */
 const entryTtlSeconds = 7 * 24 * 60 * 60;
+/**
+ * Commands up to this size stay in the item (a text or a media URL: a few KB). Larger ones (base64
+ * media) go to the bucket: an item is billed per KB written (a 200 KB command would cost 200 write
+ * units on every accept) and holds at most 400 KB.
+ */
+export const inlineJournalCommandLimitBytes = 32 * 1024;
 
-export const createDynamoSendJournal = ({ doc, tableName }: DynamoContext, options: { clock?: { now(): Date } } = {}): SendJournal => {
+interface CommandPointer {
+  bucket: string;
+  key: string;
+}
+
+export interface SendJournalOptions {
+  clock?: { now(): Date };
+  /** Where commands too large for the item go (the platform bucket). */
+  overflow?: { s3: S3Client; bucket: string };
+}
+
+export const createDynamoSendJournal = ({ doc, tableName }: DynamoContext, options: SendJournalOptions = {}): SendJournal => {
   const clock = options.clock ?? { now: () => new Date() };
+  const overflow = options.overflow;
   const conditional = async (write: () => Promise<unknown>): Promise<boolean> => {
     try {
       await write();
@@ -24,10 +50,39 @@ export const createDynamoSendJournal = ({ doc, tableName }: DynamoContext, optio
       throw error;
     }
   };
+  const objectKeyOf = (entry: Pick<SendJournalEntry, 'instanceId' | 'messageId'>) => `commands/journal/${entry.instanceId}/${entry.messageId}.json`;
+  /** Best effort: a left-over object only costs storage (the bucket's lifecycle rules sweep it). */
+  const removeObject = async (entry: Pick<SendJournalEntry, 'instanceId' | 'messageId'>) => {
+    if (!overflow) return;
+    await overflow.s3.send(new DeleteObjectCommand({ Bucket: overflow.bucket, Key: objectKeyOf(entry) })).catch(() => undefined);
+  };
+
+  /** The item attributes that keep the command: inline, an S3 pointer, or nothing. */
+  const commandAttributes = async (entry: SendJournalEntry): Promise<Record<string, unknown>> => {
+    if (entry.command === null) return {};
+    const json = JSON.stringify(entry.command);
+    if (Buffer.byteLength(json) <= inlineJournalCommandLimitBytes) return { commandJson: json };
+    if (!overflow) return {};
+    const pointer: CommandPointer = { bucket: overflow.bucket, key: objectKeyOf(entry) };
+    await overflow.s3.send(new PutObjectCommand({ Bucket: pointer.bucket, Key: pointer.key, Body: json, ContentType: 'application/json' }));
+    return { commandPointer: pointer };
+  };
+
+  const commandOf = async (item: { commandJson?: string; commandPointer?: CommandPointer }): Promise<JournaledSendCommand | null> => {
+    if (typeof item.commandJson === 'string') return JSON.parse(item.commandJson) as JournaledSendCommand;
+    if (!item.commandPointer || !overflow) return null;
+    try {
+      const object = await overflow.s3.send(new GetObjectCommand({ Bucket: item.commandPointer.bucket, Key: item.commandPointer.key }));
+      return JSON.parse(await (object.Body as { transformToString(): Promise<string> }).transformToString()) as JournaledSendCommand;
+    } catch {
+      return null;
+    }
+  };
 
   return {
-    open: (entry) =>
-      conditional(() =>
+    async open(entry) {
+      const { command: _command, ...fields } = entry;
+      const opened = await conditional(async () =>
         doc.send(
           new PutCommand({
             TableName: tableName,
@@ -35,10 +90,27 @@ export const createDynamoSendJournal = ({ doc, tableName }: DynamoContext, optio
               ...keys.sendJournal(entry.shard, entry.instanceId, entry.messageId),
               entity: 'send_journal',
               v: 1,
-              ...entry,
+              ...fields,
+              ...(await commandAttributes(entry)),
               [tableSchema.ttlAttribute]: Math.floor(clock.now().getTime() / 1000) + entryTtlSeconds,
             },
             ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        ),
+      );
+      // Not opened (a redelivered command): an object written just now is the entry's own (same key, same command).
+      return opened;
+    },
+
+    markTyping: (key, at) =>
+      conditional(() =>
+        doc.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: keys.sendJournal(key.shard, key.instanceId, key.messageId),
+            UpdateExpression: 'SET typingFrom = if_not_exists(typingFrom, :at)',
+            ConditionExpression: 'runnerId = :me AND phase = :accepted',
+            ExpressionAttributeValues: { ':at': at, ':me': key.runnerId, ':accepted': 'accepted' },
           }),
         ),
       ),
@@ -56,8 +128,8 @@ export const createDynamoSendJournal = ({ doc, tableName }: DynamoContext, optio
         ),
       ),
 
-    close: (key) =>
-      conditional(() =>
+    async close(key) {
+      const closed = await conditional(() =>
         doc.send(
           new DeleteCommand({
             TableName: tableName,
@@ -66,7 +138,10 @@ export const createDynamoSendJournal = ({ doc, tableName }: DynamoContext, optio
             ExpressionAttributeValues: { ':me': key.runnerId },
           }),
         ),
-      ),
+      );
+      if (closed) await removeObject(key);
+      return closed;
+    },
 
     async list(shard) {
       const items = await queryAll(doc, {
@@ -75,20 +150,40 @@ export const createDynamoSendJournal = ({ doc, tableName }: DynamoContext, optio
         ExpressionAttributeValues: { ':pk': keys.sendJournalPartition(shard) },
         ConsistentRead: true,
       });
-      return items.map((item) => {
-        const { ttl: _ttl, ...entry } = stripKeys<SendJournalEntry & { ttl?: number }>(item);
-        return entry;
-      });
+      return Promise.all(
+        items.map(async (item) => {
+          const { ttl: _ttl, commandJson, commandPointer, ...entry } = stripKeys<Omit<SendJournalEntry, 'command'> & { ttl?: number; commandJson?: string; commandPointer?: CommandPointer }>(item);
+          const command = await commandOf({ ...(commandJson === undefined ? {} : { commandJson }), ...(commandPointer === undefined ? {} : { commandPointer }) });
+          // Entries written before `seq` existed sort first.
+          return { ...entry, seq: entry.seq ?? 0, command };
+        }),
+      );
     },
 
-    claim: (entry) =>
-      conditional(() =>
+    async claim(entry) {
+      const claimed = await conditional(() =>
         doc.send(
           new DeleteCommand({
             TableName: tableName,
             Key: keys.sendJournal(entry.shard, entry.instanceId, entry.messageId),
             ConditionExpression: 'runnerId = :runner AND phase = :phase',
             ExpressionAttributeValues: { ':runner': entry.runnerId, ':phase': entry.phase },
+          }),
+        ),
+      );
+      if (claimed) await removeObject(entry);
+      return claimed;
+    },
+
+    adopt: (entry, runnerId) =>
+      conditional(() =>
+        doc.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: keys.sendJournal(entry.shard, entry.instanceId, entry.messageId),
+            UpdateExpression: 'SET runnerId = :me',
+            ConditionExpression: 'runnerId = :runner AND phase = :accepted',
+            ExpressionAttributeValues: { ':me': runnerId, ':runner': entry.runnerId, ':accepted': 'accepted' },
           }),
         ),
       ),

@@ -5,11 +5,10 @@ import type { DynamoContext } from './document-client.ts';
 import { keys, tableSchema } from './table.ts';
 
 /**
- * Send outcomes (shared/domain/messages/send.command.ts) in the single table: one item per send,
- * `SENDOUT#<instanceId>#<messageId>` / `SENDOUT`, kept one hour (the API polls it for at most 20 s).
- * Its own partition, not the `MSG#` one: the message partition is read whole by the metrics.
+ * Send outcomes (shared/domain/messages/send.command.ts) in the single table: one item per send
+ * (`keys.sendOutcome`), kept one hour (the API polls it for at most 20 s; a runner that adopts a
+ * send after a takeover reads it to skip sends already finished).
  */
-const outcomeKey = (instanceId: string, messageId: string) => ({ pk: `SENDOUT#${instanceId}#${messageId}`, sk: 'SENDOUT' });
 const outcomeTtlSeconds = 60 * 60;
 
 export const createDynamoSendOutcomeStore = ({ doc, tableName }: DynamoContext, options: { clock?: Clock } = {}): SendOutcomeStore => {
@@ -19,12 +18,12 @@ export const createDynamoSendOutcomeStore = ({ doc, tableName }: DynamoContext, 
       await doc.send(
         new PutCommand({
           TableName: tableName,
-          Item: { ...outcomeKey(instanceId, messageId), entity: 'send_outcome', outcome, [tableSchema.ttlAttribute]: Math.floor(clock.now().getTime() / 1000) + outcomeTtlSeconds },
+          Item: { ...keys.sendOutcome(instanceId, messageId), entity: 'send_outcome', outcome, [tableSchema.ttlAttribute]: Math.floor(clock.now().getTime() / 1000) + outcomeTtlSeconds },
         }),
       );
     },
     async get(instanceId, messageId) {
-      const out = await doc.send(new GetCommand({ TableName: tableName, Key: outcomeKey(instanceId, messageId), ConsistentRead: true }));
+      const out = await doc.send(new GetCommand({ TableName: tableName, Key: keys.sendOutcome(instanceId, messageId), ConsistentRead: true }));
       return (out.Item?.outcome as SendOutcome | undefined) ?? null;
     },
   };

@@ -27,6 +27,7 @@ import {
  * | message status    | MSG#<instanceId>    | ID#<messageId>                  |            |                   |
  * | idempotency key   | IDEMPOTENCY#<instanceId>#<key> | IDEMPOTENCY          |            |                   |
  * | send journal      | SENDJOURNAL#<shard> | <instanceId>#<messageId>        |            |                   |
+ * | send outcome      | SENDOUT#<instanceId>#<messageId> | SENDOUT            |            |                   |
  * | pacing state      | PACING#<instanceId> | PACING                          |            |                   |
  *
  * Message items carry a `ttl` (operator retention); the status item also points at its message item.
@@ -66,6 +67,11 @@ export const keys = {
   /** A send a runner took off its shard queue and has not finished (shared/domain/messages/send-journal.ts). */
   sendJournalPartition: (shard: number) => `SENDJOURNAL#${shard}`,
   sendJournal: (shard: number, instanceId: string, messageId: string) => ({ pk: `SENDJOURNAL#${shard}`, sk: `${instanceId}#${messageId}` }),
+  /**
+   * What became of an API send (shared/domain/messages/send.command.ts `SendOutcome`), polled by the API.
+   * Its own partition, not the `MSG#` one: the message partition is read whole by the metrics.
+   */
+  sendOutcome: (instanceId: string, messageId: string) => ({ pk: `SENDOUT#${instanceId}#${messageId}`, sk: 'SENDOUT' }),
   /** Anti-ban pacing state of an instance that must survive restarts and shard moves (shared/domain/messages/pacing.ts). */
   pacing: (instanceId: string) => ({ pk: `PACING#${instanceId}`, sk: 'PACING' }),
 } as const;

@@ -118,6 +118,11 @@ export interface WaConnectionOptions {
   /** Days of history to request at the first pairing; `null` = as settings say. */
   historyDays: number | null;
   onEvent: (event: WaEvent) => void;
+  /**
+   * Events of this connection handed to `onEvent` and not yet done with (stored and published):
+   * an adapter that reads faster than that pauses reading while it is high. Optional.
+   */
+  backlog?: () => number;
 }
 
 export interface WaConnectionFactory {

@@ -19,8 +19,12 @@ import { rfc3339, type Clock, type IdGenerator } from '../ports/runtime.port.ts'
  * 2. connection state → 503 `Instance is not connected to WhatsApp`;
  * 3. `replyTo` must be stored for this instance → 404 `Quoted message not found`;
  *    `replyPrivate` on a group message redirects the send to the author's private chat;
- * 4. assign the WhatsApp message id (`3EB0` + 16 hex) and the message time; store the message
- *    as `pending`; enqueue a `send` command on the instance's shard queue;
+ * 4. assign the WhatsApp message id (`3EB0` + 16 hex) and the message time; enqueue a `send`
+ *    command on the instance's shard queue, then store the message as `pending` (while the
+ *    outcome is awaited). Enqueue first: an API that stops between the two leaves a send the
+ *    runner carries out and stores itself (as `sent`, or `error` via its failure path), never a
+ *    message `pending` forever with no command behind it. The `pending` write cannot undo the
+ *    runner's: a stored status is only ever raised (message-store `save` keeps an existing one);
  * 5. wait for the runner's outcome by polling the send-outcome item (as connect polls for its QR):
  *    - `delay` < 10 s: until WhatsApp acknowledged (`sent`) or failed, at most `sentWaitMs` (20 s);
  *    - `delay` ≥ 10 s: only until the recipient was checked (`checkWaitMs`, 5 s), then `queued`;
@@ -45,6 +49,7 @@ export interface SendMessageDeps {
   sentWaitMs?: number;
   /** How long a long-delay send waits for the recipient check before answering `queued`. */
   checkWaitMs?: number;
+  /** A store write that does not fail the request (the idempotency record, the `pending` message). */
   onStoreError?: (error: unknown) => void;
 }
 
@@ -167,7 +172,6 @@ const execute = async (deps: SendMessageDeps, { instance }: InstanceAggregate, o
     statusAt: timestamp,
     exchange,
   };
-  await deps.messages.save(pending);
   const send: OutboundSend = { messageId, timestamp, chatJid, request: sent, quoted, exchange };
   await deps.bus.send({
     type: 'send',
@@ -178,8 +182,11 @@ const execute = async (deps: SendMessageDeps, { instance }: InstanceAggregate, o
     issuedAt: timestamp,
     send,
   });
+  // After the enqueue (see step 4). A failed write is reported, not thrown: the send is already on
+  // its way, and an error answer would invite a retry that sends it twice.
+  const storing = deps.messages.save(pending).catch((error: unknown) => deps.onStoreError?.(error));
 
-  const outcome = await awaitOutcome(deps, instance.id, messageId, delayOf(sent) >= longDelaySeconds);
+  const [outcome] = await Promise.all([awaitOutcome(deps, instance.id, messageId, delayOf(sent) >= longDelaySeconds), storing]);
   if (outcome?.state === 'failed') throw failureError(outcome);
   const finalJid = outcome?.chatJid ?? chatJid;
   // `mentionAll` is resolved by the runner (the group's participants): its list wins.

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { WebhookRequest } from '../../../shared/domain/events/delivery.ts';
 import type { SessionRepository } from '../../../shared/domain/ports/session-repository.port.ts';
-import { createEmfMetrics, metricNames, startRunnerMetrics, withSessionMetrics, withWebhookMetrics } from '../../../shared/observability/metrics.emf.ts';
+import { createEmfMetrics, metricNames, recordCommandMetrics, startRunnerMetrics, withSessionMetrics, withWebhookMetrics } from '../../../shared/observability/metrics.emf.ts';
 
 type EmfDocument = {
   _aws: { Timestamp: number; CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] }[] };
@@ -146,6 +146,29 @@ describe('EMF metrics', () => {
         [[2], 'ShardsHeld'],
         [[5], 'SessionsConnected'],
         [[2], 'ShardsHeld'],
+      ]);
+    });
+  });
+
+  describe('recordCommandMetrics (the shard consumer events of the runner)', () => {
+    it('counts handled and failed commands by outcome and records their lag from issuedAt', () => {
+      // Prepare
+      const { metrics, documents } = capture();
+      const onEvent = recordCommandMetrics(metrics, () => Date.parse('2026-01-01T00:00:03.000Z'));
+
+      // Act
+      onEvent({ type: 'handled', command: { issuedAt: '2026-01-01T00:00:00.000Z' } });
+      onEvent({ type: 'handled', command: { issuedAt: '2026-01-01T00:00:02.500Z' } });
+      onEvent({ type: 'failed', command: { issuedAt: '2026-01-01T00:00:01.000Z' } });
+      onEvent({ type: 'malformed' });
+      metrics.flush();
+
+      // Assess
+      const byMetric = documents().map((document) => [document._aws.CloudWatchMetrics[0]?.Metrics[0]?.Name, document.Outcome ?? null, document.Commands ?? document.CommandLag]);
+      expect(byMetric).toEqual([
+        ['Commands', 'handled', 2],
+        ['CommandLag', null, [3_000, 500, 2_000]],
+        ['Commands', 'failed', 1],
       ]);
     });
   });

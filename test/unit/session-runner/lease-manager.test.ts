@@ -222,10 +222,13 @@ describe('lease manager', () => {
   it('hands its surplus back gracefully when a second runner appears, draining before the release', async () => {
     // Prepare
     const stillOwnedWhileDraining: boolean[] = [];
-    const a = runner(store, 'runner-a', {
+    const fencesWhileDraining: ({ owner: string; epoch: number } | null)[] = [];
+    const a: Runner = runner(store, 'runner-a', {
       onLost: (shard) => {
         const lease = store.leases.get(shard)!;
         stillOwnedWhileDraining.push(lease.owner === 'runner-a' && lease.expiresAt > Date.now());
+        // The drain's writes (Signal keys, journal) are fenced with this: it must still be there.
+        fencesWhileDraining.push(a.manager.fenceOf(shard));
       },
     });
     await a.manager.start();
@@ -242,6 +245,8 @@ describe('lease manager', () => {
     expect(a.lost.map(({ reason }) => reason)).toEqual(['released', 'released']);
     expect(a.lost.map(({ shard }) => shard).sort()).toEqual(b.shards());
     expect(stillOwnedWhileDraining).toEqual([true, true]);
+    expect(fencesWhileDraining.map((fence) => fence?.owner)).toEqual(['runner-a', 'runner-a']);
+    for (const shard of b.shards()) expect(a.manager.fenceOf(shard)).toBeNull();
     for (const lease of b.manager.held()) expect(lease.epoch).toBe(epochsOfA.get(lease.shard)! + 1);
   });
 

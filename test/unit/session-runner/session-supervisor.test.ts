@@ -207,7 +207,7 @@ const vault: SecretVault = {
 
 const silent: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-function setup() {
+function setup(extra: Partial<Parameters<typeof createSessionSupervisor>[0]> = {}) {
   const instances = new FakeInstances();
   const sessions = new FakeSessions();
   const auth = new FakeAuthStore();
@@ -232,6 +232,7 @@ function setup() {
     linkTimeoutMs: LINK_TIMEOUT_MS,
     restoreStaggerMs: STAGGER_MS,
     alarm: (name, ref) => alarms.push({ name, instanceId: ref.instanceId }),
+    ...extra,
   });
 
   /** Creates an instance (disconnected, no saved session) and returns how commands name it. */
@@ -1012,6 +1013,48 @@ describe('restore and release of a shard', () => {
     expect(held.map((ref) => h.auth.isLinked(ref.instanceId))).toEqual([true, true]);
     expect(h.factory.opened).toHaveLength(3);
     expect(h.supervisor.open()).toEqual([other.instanceId]);
+  });
+
+  it('release returns only once the messages already received on its sockets are published', async () => {
+    // Prepare: message events wait to be published until the test lets them.
+    const published: string[] = [];
+    let letPublish: () => void = () => undefined;
+    const publishing = new Promise<void>((resolve) => (letPublish = resolve));
+    const h = setup({
+      events: {
+        publish: async (record) => {
+          if (record.event === 'message.exchange') await publishing;
+          published.push(record.event);
+        },
+      },
+      newEventId: () => `evt-${published.length}`,
+    });
+    const ref = h.add('delta-2', {}, 2);
+    const conn = await h.connected(ref);
+    conn.emit({
+      type: 'message',
+      key: { remoteJid: '5521998877665@s.whatsapp.net', id: '3EB0D1', fromMe: false },
+      isGroup: false,
+      isStatus: false,
+      isHistory: false,
+      exchange: { id: '3EB0D1', direction: 'incoming' },
+      text: 'Bom dia!',
+      pushName: null,
+    });
+    await flush();
+    let released = false;
+
+    // Act
+    const release = h.supervisor.release(2).then(() => (released = true));
+    await flush();
+    const releasedBeforePublish = released;
+    letPublish();
+    await release;
+
+    // Assess
+    expect(releasedBeforePublish).toBe(false);
+    expect(conn.stopped).toBe(true);
+    expect(published).toContain('message.exchange');
   });
 
   it('events from a replaced socket are ignored', async () => {

@@ -210,6 +210,24 @@ describe('read back-pressure', () => {
     expect(pressure.depth()).toBe(0);
   });
 
+  it("pauses while the runner's own backlog is high and resumes once it came down, with no mutex activity meanwhile", async () => {
+    // Prepare
+    const { socket, events } = recordingSocket();
+    const mutex = { mutex: <T>(code: () => Promise<T> | T): Promise<T> => Promise.resolve().then(code) };
+    let runnerBacklog = 10;
+    pauseReadingWhenBacklogged(mutex, socket, { high: 5, low: 2, extra: () => runnerBacklog, maxPauseMs: 10_000 });
+
+    // Act
+    await mutex.mutex(() => undefined);
+    const afterMessage = [...events];
+    runnerBacklog = 1;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+
+    // Assess
+    expect(afterMessage).toEqual(['pause']);
+    expect(events).toEqual(['pause', 'resume']);
+  });
+
   it('resumes reading after the longest pause even while the backlog stays high (a queued message may wait for a server answer)', async () => {
     // Prepare
     const { socket, events } = recordingSocket();
