@@ -28,6 +28,8 @@ const AwsConfig = z.object({
   ZAPFLEET_RATE_LIMIT_ADMIN: positiveInt(100),
   ZAPFLEET_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false']).default('false'),
   ZAPFLEET_LOG_LEVEL: z.enum(['info', 'warn', 'error', 'silent']).default('info'),
+  /** How long sent and received messages stay in the message store (days). */
+  ZAPFLEET_MESSAGE_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   /** `<BASE_URL>`: the public origin, as event envelopes carry it. */
   ZAPFLEET_BASE_URL: z.url(),
   /** The platform media bucket; also holds commands too large for a queue message (sends with big base64 media). */
@@ -163,6 +165,7 @@ export const awsContext = (env: NodeJS.ProcessEnv = process.env, options: AwsCon
       defaults: { instanceQuota: config.ZAPFLEET_DEFAULT_INSTANCE_QUOTA, rateLimits: { global: config.ZAPFLEET_RATE_LIMIT_GLOBAL, create: config.ZAPFLEET_RATE_LIMIT_CREATE } },
       limits: { ip: config.ZAPFLEET_RATE_LIMIT_IP, admin: config.ZAPFLEET_RATE_LIMIT_ADMIN },
       outbound: { allowPrivate: config.ZAPFLEET_ALLOW_PRIVATE_TARGETS === 'true', allowLoopback: false },
+      messageRetentionSeconds: config.ZAPFLEET_MESSAGE_RETENTION_DAYS * 86_400,
       health: {},
       bus: options.commands ? options.commands({ queueUrls, mediaBucket: config.ZAPFLEET_MEDIA_BUCKET }) : noCommands,
       connectWaitMs: 25_000,

@@ -9,6 +9,7 @@ import { createDynamoMessageStore } from '../shared/adapters/dynamodb/message-st
 import { createDynamoQuotedMessageLookup, createDynamoSendOutcomeStore } from '../shared/adapters/dynamodb/send-tracking.dynamodb.ts';
 import type { IdempotencyStore } from '../shared/domain/messages/idempotency.ts';
 import type { QuotedMessage, SendOutcomeStore } from '../shared/domain/messages/send.command.ts';
+import { createInProcessSendOutcomes, type SendOutcomeWaiter } from '../shared/domain/messages/send-outcomes.ts';
 import type { MessageStore } from '../shared/domain/ports/message-store.port.ts';
 import { createTokenDirectory } from '../shared/adapters/dynamodb/token-directory.dynamodb.ts';
 import { createSecretVault } from '../shared/adapters/keys/secret-vault.ts';
@@ -51,6 +52,8 @@ export interface AppDeps {
   /** Send routes (spec §2.3): the message store, the runner's send outcomes, quoted-message look-ups, idempotency keys. */
   messageStore: MessageStore;
   outcomes: SendOutcomeStore;
+  /** Set where the runner records outcomes in this process (embedded stack): signalled instead of polled. */
+  outcomeWaiter?: SendOutcomeWaiter;
   findQuoted(instanceId: string, messageId: string): Promise<QuotedMessage | null>;
   idempotency: IdempotencyStore;
   randomHex(): string;
@@ -77,11 +80,17 @@ export interface AppDepsInput {
   streams?: StreamControl;
   /** Only for a process that makes every write to the table itself (the embedded stack). */
   cacheInstanceReads?: boolean;
+  /** Only where the runner runs in this process and records outcomes through `AppDeps.outcomes` (the embedded stack). */
+  notifyOutcomes?: boolean;
+  /** How long stored messages are kept (default `messageRetentionSeconds`, 30 days). */
+  messageRetentionSeconds?: number;
 }
 
 export const createAppDeps = (input: AppDepsInput): AppDeps => {
   const context = { doc: documentClient(input.dynamo), tableName: input.tableName };
   const instances = createInstanceRepository(context);
+  const outcomeStore = createDynamoSendOutcomeStore(context, { clock: input.clock });
+  const notified = input.notifyOutcomes ? createInProcessSendOutcomes(outcomeStore, { clock: input.clock }) : null;
   return {
     accounts: createAccountRepository(context),
     instances,
@@ -102,8 +111,9 @@ export const createAppDeps = (input: AppDepsInput): AppDeps => {
     connectWaitMs: input.connectWaitMs,
     qrToDataUrl: (qr) => QRCode.toDataURL(qr, { errorCorrectionLevel: 'L', margin: 2 }),
     streams: input.streams ?? noStreams,
-    messageStore: createDynamoMessageStore(context, { clock: input.clock }),
-    outcomes: createDynamoSendOutcomeStore(context, { clock: input.clock }),
+    messageStore: createDynamoMessageStore(context, { clock: input.clock, retentionSeconds: input.messageRetentionSeconds }),
+    outcomes: notified?.store ?? outcomeStore,
+    ...(notified ? { outcomeWaiter: notified.waiter } : {}),
     findQuoted: createDynamoQuotedMessageLookup(context, { clock: input.clock }),
     idempotency: createDynamoIdempotencyStore(context, { clock: input.clock }),
     randomHex: () => randomBytes(8).toString('hex'),

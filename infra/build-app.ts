@@ -58,7 +58,7 @@ export const buildApp = (app: App = new App()): ZapfleetApp => {
     eventsQueue: stateful.eventsQueue,
     mediaBucket: stateful.mediaBucket,
     metricsNamespace,
-    settings: { ...config.fleet, logRetention: config.logRetention },
+    settings: { ...config.fleet, logRetention: config.logRetention, messageRetentionDays: config.messageRetentionDays },
   });
   fleet.addStackDependency(stateful);
 

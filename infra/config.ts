@@ -69,6 +69,8 @@ export interface StageConfig {
   dispatcherMaxConcurrency: number;
   /** Per-invocation budget of the dispatcher (webhook attempts time out after 10 s). */
   dispatcherTimeout: Duration;
+  /** How long sent and received messages stay in the message store (days, 1–3650; `ZAPFLEET_MESSAGE_RETENTION_DAYS`). */
+  messageRetentionDays: number;
   /** Application defaults passed to the functions (functions/aws.ts). */
   app: { defaultInstanceQuota: number; rateLimits: { global: number; create: number; ip: number; admin: number } };
   /** The session-runner fleet (infra/stacks/fleet-stack.ts); its logs keep `logRetention`. */
@@ -125,6 +127,7 @@ export const stages: Record<string, StageConfig> = {
     logRetention: RetentionDays.ONE_WEEK,
     dispatcherMaxConcurrency: 5,
     dispatcherTimeout: Duration.seconds(60),
+    messageRetentionDays: 30,
     app: appDefaults,
     fleet: {
       // The smallest useful runner: one task, 0.5 vCPU / 1 GiB, public subnets (no NAT to pay for).
@@ -153,6 +156,7 @@ export const stages: Record<string, StageConfig> = {
     logRetention: RetentionDays.THREE_MONTHS,
     dispatcherMaxConcurrency: 50,
     dispatcherTimeout: Duration.seconds(60),
+    messageRetentionDays: 30,
     app: appDefaults,
     fleet: {
       // Two runners at least, so a task replacement never takes every session down at once.
@@ -188,6 +192,7 @@ export const validateStageConfig = (config: StageConfig): StageConfig => {
   if (config.usagePlans.at(-1)?.maxRatePerMinute !== null) throw new Error('the last usage plan tier must take every account (maxRatePerMinute: null)');
   if (config.dispatcherMaxConcurrency < 2 || config.dispatcherMaxConcurrency > 1000) throw new Error('dispatcherMaxConcurrency must be 2–1000');
   for (const origin of config.corsOrigins) if (origin !== '*' && !/^https?:\/\/[^/\s,]+$/.test(origin)) throw new Error(`CORS origin ${origin} is not an origin`);
+  if (!isWhole(config.messageRetentionDays, 1, 3650)) throw new Error('messageRetentionDays must be 1–3650');
   validateFleetSettings(config.fleet, config.shardCount);
   return config;
 };

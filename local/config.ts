@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { messageRetentionSeconds } from '../shared/domain/messages/message.ts';
 import { defaultPacingConfig, type PacingConfig } from '../shared/domain/messages/pacing.ts';
 
 const booleanText = (name: string) =>
@@ -42,6 +43,8 @@ export const EmbeddedConfigSchema = z.object({
   ZAPFLEET_PACING_MIN_GAP_MS: integerText('ZAPFLEET_PACING_MIN_GAP_MS', 0, 3_600_000).default(defaultPacingConfig.minGapMs),
   ZAPFLEET_PACING_MAX_GAP_MS: integerText('ZAPFLEET_PACING_MAX_GAP_MS', 0, 3_600_000).default(defaultPacingConfig.minGapMs + defaultPacingConfig.jitterMs),
   ZAPFLEET_PACING_DAILY_NEW_CONTACTS: integerText('ZAPFLEET_PACING_DAILY_NEW_CONTACTS', 0, 1_000_000).default(defaultPacingConfig.firstContactsPerDay),
+  /** How long sent and received messages are kept in the message store (days). */
+  ZAPFLEET_MESSAGE_RETENTION_DAYS: integerText('ZAPFLEET_MESSAGE_RETENTION_DAYS', 1, 3650).default(messageRetentionSeconds / 86_400),
 }).superRefine((config, context) => {
   if (config.ZAPFLEET_PACING_MAX_GAP_MS < config.ZAPFLEET_PACING_MIN_GAP_MS) {
     context.addIssue({ code: 'custom', path: ['ZAPFLEET_PACING_MAX_GAP_MS'], message: 'ZAPFLEET_PACING_MAX_GAP_MS must not be less than ZAPFLEET_PACING_MIN_GAP_MS' });
@@ -68,6 +71,7 @@ export interface EmbeddedConfig {
   tableName: string;
   /** Anti-ban pacing of the in-process runner; the gap is `minGapMs` plus a random share of `jitterMs`. */
   pacing: Pick<PacingConfig, 'enabled' | 'minGapMs' | 'jitterMs' | 'firstContactsPerDay'>;
+  messageRetentionSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -105,5 +109,6 @@ export const loadEmbeddedConfig = (env: Readonly<Record<string, string | undefin
       jitterMs: c.ZAPFLEET_PACING_MAX_GAP_MS - c.ZAPFLEET_PACING_MIN_GAP_MS,
       firstContactsPerDay: c.ZAPFLEET_PACING_DAILY_NEW_CONTACTS,
     },
+    messageRetentionSeconds: c.ZAPFLEET_MESSAGE_RETENTION_DAYS * 86_400,
   };
 };

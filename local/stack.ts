@@ -146,6 +146,7 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       keyring: new LocalKeyring(material),
       pepper: material.pepper,
       logger,
+      messageRetentionSeconds: config.messageRetentionSeconds,
       cors: { allowedOrigins: config.corsOrigins },
       adminKey: admin.key,
       defaults: { instanceQuota: config.defaultInstanceQuota, rateLimits: { global: config.rateLimits.global, create: config.rateLimits.create } },
@@ -155,6 +156,8 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       connectWaitMs: 60_000,
       // One process makes every write to the table: the list may read through a cache it invalidates.
       cacheInstanceReads: true,
+      // The runner below records send outcomes through `deps.outcomes`: waiting requests are signalled, not polling.
+      notifyOutcomes: true,
       streams: {
         instanceDeleted: async (ref) => hubRef?.instanceDeleted(ref),
         accountTokenRotated: async (ref) => hubRef?.accountTokenRotated(ref),
@@ -199,9 +202,11 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       clock: deps.clock,
       runnerId: `embedded-${randomBytes(6).toString('hex')}`,
       events: createSqsEventPublisher({ sqs, queueUrl: queueUrls.at(-1) as string, s3, bucket: embeddedResources.mediaBucket }),
+      outcomes: deps.outcomes,
       waitTimeSeconds: options.consumerWaitSeconds,
       s3,
       journalBucket: embeddedResources.mediaBucket,
+      messageRetentionSeconds: config.messageRetentionSeconds,
       media: createMediaIngest({ ...mediaDeps, spool: spoolMediaToFile(), platformBucket: embeddedResources.mediaBucket }),
       forgetMedia: createMediaEraser({ objects: mediaObjects, platformBucket: embeddedResources.mediaBucket, logger }),
       outbound: deps.outbound,
@@ -256,8 +261,12 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     baseUrl = url;
     // Events: the runner's queue → webhooks (durable, retried) and the WebSocket streams (live).
+    // The fan-out's instance reads go through the API's read cache: an aggregate is served only while
+    // no write touched its partition since it was read (every write is made in this process), so it
+    // is as fresh as a read made for the event (functions/events/dispatcher.ts).
+    const cachedReads = deps.instanceReads;
     const delivery = startEmbeddedEventDelivery({
-      deps,
+      deps: cachedReads ? { ...deps, instances: { ...deps.instances, get: (accountId: string, name: string) => cachedReads.get(accountId, name) } } : deps,
       dynamo: dynamoContext,
       sqs,
       s3,

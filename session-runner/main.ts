@@ -10,6 +10,7 @@ import { createSecretVault } from '../shared/adapters/keys/secret-vault.ts';
 import { createOutboundTargetPolicy } from '../shared/adapters/net/outbound-target-policy.ts';
 import { createSqsEventPublisher } from '../shared/adapters/sqs/event-publisher.sqs.ts';
 import { createS3MediaObjects } from '../shared/adapters/s3/media-objects.s3.ts';
+import { messageRetentionSeconds } from '../shared/domain/messages/message.ts';
 import { defaultPacingConfig } from '../shared/domain/messages/pacing.ts';
 import { createMediaEraser, createMediaIngest } from '../shared/domain/use-cases/media.use-cases.ts';
 import { createLogger } from '../shared/observability/logger.ts';
@@ -53,6 +54,8 @@ const RunnerConfig = z.object({
   ZAPFLEET_PACING_MIN_GAP_MS: wholeNumber('ZAPFLEET_PACING_MIN_GAP_MS', 3_600_000).default(defaultPacingConfig.minGapMs),
   ZAPFLEET_PACING_MAX_GAP_MS: wholeNumber('ZAPFLEET_PACING_MAX_GAP_MS', 3_600_000).default(defaultPacingConfig.minGapMs + defaultPacingConfig.jitterMs),
   ZAPFLEET_PACING_DAILY_NEW_CONTACTS: wholeNumber('ZAPFLEET_PACING_DAILY_NEW_CONTACTS', 1_000_000).default(defaultPacingConfig.firstContactsPerDay),
+  /** How long sent and received messages stay in the message store (days; expire by DynamoDB TTL). */
+  ZAPFLEET_MESSAGE_RETENTION_DAYS: wholeNumber('ZAPFLEET_MESSAGE_RETENTION_DAYS', 3650).refine((days) => days >= 1, { error: 'ZAPFLEET_MESSAGE_RETENTION_DAYS must be between 1 and 3650' }).default(messageRetentionSeconds / 86_400),
 }).superRefine((config, context) => {
   if (config.ZAPFLEET_PACING_MAX_GAP_MS < config.ZAPFLEET_PACING_MIN_GAP_MS) {
     context.addIssue({ code: 'custom', path: ['ZAPFLEET_PACING_MAX_GAP_MS'], message: 'ZAPFLEET_PACING_MAX_GAP_MS must not be less than ZAPFLEET_PACING_MIN_GAP_MS' });
@@ -86,6 +89,8 @@ const main = async () => {
     logger,
     platformBucket: config.ZAPFLEET_MEDIA_BUCKET,
   });
+  // One metrics object: the runner records into it, the gauges tick flushes it every minute.
+  const metrics = createEmfMetrics({ namespace: config.ZAPFLEET_METRICS_NAMESPACE, service: metricServices.runner });
   const runner = createRunner({
     dynamo,
     sqs,
@@ -104,6 +109,7 @@ const main = async () => {
     s3,
     journalBucket: config.ZAPFLEET_MEDIA_BUCKET,
     forgetMedia,
+    messageRetentionSeconds: config.ZAPFLEET_MESSAGE_RETENTION_DAYS * 86_400,
     events: createSqsEventPublisher({ sqs, queueUrl: config.ZAPFLEET_EVENTS_QUEUE_URL, s3, bucket: config.ZAPFLEET_MEDIA_BUCKET }),
     pacing: {
       enabled: config.ZAPFLEET_PACING_ENABLED === 'true',
@@ -111,6 +117,7 @@ const main = async () => {
       jitterMs: config.ZAPFLEET_PACING_MAX_GAP_MS - config.ZAPFLEET_PACING_MIN_GAP_MS,
       firstContactsPerDay: config.ZAPFLEET_PACING_DAILY_NEW_CONTACTS,
     },
+    metrics,
   });
   process.on('unhandledRejection', (reason: unknown) => logger.error('unhandled rejection', { error: String(reason) }));
   /** Started once the runner runs; the drain stops them (health first, metrics after a last flush). */
@@ -131,7 +138,7 @@ const main = async () => {
   await runner.start();
   // The container health check reads this file (session-runner/health/health-file.ts).
   monitors.health = startHealthFile({ dynamo, runnerId: runner.runnerId, logger });
-  monitors.metrics = startRunnerMetrics(createEmfMetrics({ namespace: config.ZAPFLEET_METRICS_NAMESPACE, service: metricServices.runner }), {
+  monitors.metrics = startRunnerMetrics(metrics, {
     sessionsConnected: () => runner.supervisor.open().length,
     shardsHeld: () => runner.held().length,
   });

@@ -7,6 +7,7 @@ import { createTransactBatcher } from '../shared/adapters/dynamodb/transact-batc
 import { createSessionRepository } from '../shared/adapters/dynamodb/session-repository.dynamodb.ts';
 import { shardOf } from '../shared/domain/fleet/fleet.ts';
 import type { EventPublisher } from '../shared/domain/events/event.ts';
+import type { SendOutcomeStore } from '../shared/domain/messages/send.command.ts';
 import type { OutboundTargetPolicy } from '../shared/domain/ports/outbound-target.port.ts';
 import { ulid } from 'ulid';
 import type { SecretVault } from '../shared/domain/ports/keyring.port.ts';
@@ -23,6 +24,7 @@ import { createDynamoSendOutcomeStore } from '../shared/adapters/dynamodb/send-t
 import { createDynamoSendJournal } from '../shared/adapters/dynamodb/send-journal.dynamodb.ts';
 import { createDynamoPacingStateStore } from '../shared/adapters/dynamodb/pacing-state.dynamodb.ts';
 import { createPacer, type PacingConfig } from '../shared/domain/messages/pacing.ts';
+import { recordCommandMetrics, withSessionMetrics, type Metrics } from '../shared/observability/metrics.emf.ts';
 
 export interface RunnerOptions {
   dynamo: DynamoContext;
@@ -45,8 +47,12 @@ export interface RunnerOptions {
   s3?: S3Client;
   /** With `s3`: where journaled send commands too large for their journal item are kept (the platform bucket; send-journal.dynamodb.ts). */
   journalBucket?: string;
+  /** How long stored messages are kept (default `messageRetentionSeconds`, 30 days). */
+  messageRetentionSeconds?: number;
   /** Where the runner's events go (the events queue). */
   events?: EventPublisher;
+  /** Where send outcomes are recorded (default: the table); the embedded stack passes the API's, which signals waiting requests. */
+  outcomes?: SendOutcomeStore;
   /** Stores incoming media before a message event is published (shared/domain/use-cases/media.use-cases.ts). */
   media?: SupervisorDeps['media'];
   /** Removes a deleted instance's media from the platform bucket (shared/domain/use-cases/media.use-cases.ts). */
@@ -60,6 +66,8 @@ export interface RunnerOptions {
    * are durable (session-runner/baileys/write-behind.ts). Default true.
    */
   authWriteBehind?: boolean;
+  /** EMF metrics: session state changes, reconnects, commands and their lag (shared/observability/metrics.emf.ts). */
+  metrics?: Metrics;
 }
 
 /**
@@ -71,7 +79,8 @@ export interface RunnerOptions {
 export const createRunner = (options: RunnerOptions) => {
   const runnerId = options.runnerId ?? `runner-${randomUUID()}`;
   const consumers = new Map<number, ShardConsumer>();
-  const sessions = createSessionRepository(options.dynamo, options.clock);
+  const sessionStore = createSessionRepository(options.dynamo, options.clock);
+  const sessions = options.metrics ? withSessionMetrics(sessionStore, options.metrics) : sessionStore;
   // Every timer of the lease manager and the supervisor goes through here, so `crash()` can stop them all.
   let crashed = false;
   const pendingTimers = new Set<NodeJS.Timeout>();
@@ -95,8 +104,8 @@ export const createRunner = (options: RunnerOptions) => {
   // commits of all sessions share transactions (one at a time, so they never race on a lease item).
   const authCommits = createTransactBatcher(options.dynamo.doc, { concurrency: 1 });
   const sender = createMessageSender({
-    messages: createDynamoMessageStore(options.dynamo, { clock: options.clock }),
-    outcomes: createDynamoSendOutcomeStore(options.dynamo, { clock: options.clock }),
+    messages: createDynamoMessageStore(options.dynamo, { clock: options.clock, retentionSeconds: options.messageRetentionSeconds }),
+    outcomes: options.outcomes ?? createDynamoSendOutcomeStore(options.dynamo, { clock: options.clock }),
     events: options.events,
     newEventId: () => ulid(),
     pacer: createPacer(options.pacing, { clock: options.clock, random: Math.random }),
@@ -122,7 +131,7 @@ export const createRunner = (options: RunnerOptions) => {
     restoreStaggerMs: options.restoreStaggerMs,
     linkTimeoutMs: options.linkTimeoutMs,
     events: options.events,
-    messages: createDynamoMessageStore(options.dynamo, { clock: options.clock }),
+    messages: createDynamoMessageStore(options.dynamo, { clock: options.clock, retentionSeconds: options.messageRetentionSeconds }),
     newEventId: () => ulid(),
     media: options.media,
     forgetMedia: options.forgetMedia,
@@ -151,6 +160,7 @@ export const createRunner = (options: RunnerOptions) => {
         logger: options.logger,
         ...(options.s3 ? { s3: options.s3 } : {}),
         waitTimeSeconds: options.waitTimeSeconds,
+        ...(options.metrics ? { onEvent: recordCommandMetrics(options.metrics) } : {}),
       });
       consumers.set(lease.shard, consumer);
       consumer.start();

@@ -31,9 +31,15 @@ const rawBodyOf = (event: APIGatewayProxyEvent): unknown => {
  */
 export const messageHandlers = (deps: AppDeps): Map<string, Handler> => {
   const sendDeps = { ...deps, messages: deps.messageStore, onStoreError: (error: unknown) => deps.logger.warn('send bookkeeping write failed (idempotency record or pending message)', { error: String(error) }) };
+  // The instance look-up of every send goes through the embedded stack's read cache when there is
+  // one: it serves an aggregate only while no write touched its partition since it was read (this
+  // process makes every write: a deletion or a disconnection is seen at once) and for at most 1 s.
+  // The runner re-checks the session before it sends.
+  const cached = deps.instanceReads;
+  const env = cached ? { ...deps, instances: { ...deps.instances, get: (accountId: string, name: string) => cached.get(accountId, name) } } : deps;
   const entries = sendKinds.map((kind): [string, Handler] => {
     const route = routeOf(kind);
-    const handler = httpHandler(deps, route, { body: sendBodySchemas[kind] }, async (req) => {
+    const handler = httpHandler(env, route, { body: sendBodySchemas[kind] }, async (req) => {
       const body = req.body as SendRequest;
       const request = { ...body, idempotencyKey: idempotencyKeyOf(headerOf(req.event, idempotencyHeader), body.idempotencyKey) } as SendRequest;
       const { response, replayed } = await sendMessage(sendDeps, req.instance as InstanceAggregate, request, {

@@ -91,6 +91,7 @@ export class AppFunction extends NodejsFunction {
       ZAPFLEET_RATE_LIMIT_IP: String(config.app.rateLimits.ip),
       ZAPFLEET_RATE_LIMIT_ADMIN: String(config.app.rateLimits.admin),
       ZAPFLEET_ALLOW_PRIVATE_TARGETS: 'false',
+      ZAPFLEET_MESSAGE_RETENTION_DAYS: String(config.messageRetentionDays),
       ZAPFLEET_MEDIA_BUCKET: stateful.mediaBucket.bucketName,
       // Lambda caps all variables of a function at 4 KB together: 64 queue URLs would not fit, so
       // the functions get a template and the shard count (expanded in functions/entries/env.ts).

@@ -70,6 +70,8 @@ export interface FleetSettings {
   waVersion?: string;
   /** Anti-ban pacing of API sends (README "Sending messages"); unset: the built-in defaults. */
   pacing?: { enabled: boolean; minGapMs: number; maxGapMs: number; dailyNewContacts: number };
+  /** How long stored messages are kept (days); unset: the runner's default (30). */
+  messageRetentionDays?: number;
 }
 
 export interface FleetStackProps extends StackProps {
@@ -193,6 +195,7 @@ export class FleetStack extends Stack {
         ZAPFLEET_PACING_MAX_GAP_MS: String(pacing.maxGapMs),
         ZAPFLEET_PACING_DAILY_NEW_CONTACTS: String(pacing.dailyNewContacts),
         ...(settings.waVersion ? { ZAPFLEET_WA_VERSION: settings.waVersion } : {}),
+        ...(settings.messageRetentionDays ? { ZAPFLEET_MESSAGE_RETENTION_DAYS: String(settings.messageRetentionDays) } : {}),
         // Node 20+ on Fargate: keep source maps of the bundle for readable stack traces.
         NODE_OPTIONS: '--enable-source-maps',
       },

@@ -4,6 +4,8 @@ import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from
 import type { DynamoContext } from '../../shared/adapters/dynamodb/document-client.ts';
 import type { WebhookSender } from '../../shared/domain/events/delivery.ts';
 import type { Logger } from '../../shared/domain/ports/runtime.port.ts';
+import { createWebhookSender } from '../../shared/adapters/http/webhook-sender.ts';
+import { undiciPost } from '../../shared/adapters/http/undici-post.ts';
 import { createEventDispatcher, createRetryScheduler, type EventDeliveryDeps, type EventDispatcher } from '../../functions/events/dispatcher.ts';
 
 export interface EmbeddedEventDeliveryOptions {
@@ -55,7 +57,7 @@ export const startEmbeddedEventDelivery = (options: EmbeddedEventDeliveryOptions
     s3: options.s3,
     baseUrl: options.baseUrl,
     retryDelaysMs: options.retryDelaysMs,
-    sender: options.sender,
+    sender: options.sender ?? createWebhookSender({ outbound: options.deps.outbound, now: () => options.deps.clock.now(), post: undiciPost }),
     onRecord: options.onRecord,
   });
   const scheduler = createRetryScheduler({ dispatcher, logger, intervalMs: options.sweepIntervalMs });

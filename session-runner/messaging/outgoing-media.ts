@@ -184,7 +184,8 @@ const decode = async (data: string, path: string, maxBytes: number): Promise<voi
   await pipeline(Readable.from(chunks()), createWriteStream(path, { mode: 0o600 }));
 };
 
-const headOf = async (path: string): Promise<Uint8Array> => {
+/** The first 32 bytes of a spooled file: enough for `detectMimeType`. */
+export const headOf = async (path: string): Promise<Uint8Array> => {
   const handle = await open(path, 'r');
   try {
     const buffer = Buffer.alloc(32);

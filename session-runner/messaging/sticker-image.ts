@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { open, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp, { type OutputInfo } from 'sharp';
-import { detectMimeType, MediaRejected, type PreparedMedia } from './outgoing-media.ts';
+import { detectMimeType, headOf, MediaRejected, type PreparedMedia } from './outgoing-media.ts';
 
 /**
  * A sticker's image (spec §2.3 #21), on the runner: the downloaded or decoded file (outgoing-
@@ -36,16 +36,6 @@ export const imageTooLarge = (maxPixels: number) => `Invalid sticker image: larg
 // Every conversion reads a different file: libvips' operation cache would only hold memory.
 sharp.cache(false);
 
-const headOf = async (path: string): Promise<Uint8Array> => {
-  const handle = await open(path, 'r');
-  try {
-    const buffer = Buffer.alloc(32);
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    return buffer.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
-};
 
 const rejectionOf = (error: unknown, maxPixels: number): MediaRejected => {
   const message = error instanceof Error ? error.message : String(error);

@@ -152,6 +152,18 @@ describe('the whole app (dev)', () => {
     expect(body).toContain(JSON.stringify([metricsNamespaceOf('dev'), metricNames.webhookAttempts, 'Outcome', 'delivered', 'Service', metricServices.dispatcher]).slice(1, -1));
   });
 
+  it("keeps messages as long as the stage says, in the runners and in the API functions that store them", () => {
+    // Act
+    const functions = resourcesOf(built, built.api, 'AWS::Lambda::Function')
+      .map(([, fn]) => (fn.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {})
+      .filter((variables) => variables.ZAPFLEET_TOKEN_PEPPER_CIPHERTEXT !== undefined);
+
+    // Assess
+    expect(runnerEnvironment(built).ZAPFLEET_MESSAGE_RETENTION_DAYS).toBe(String(stages.dev?.messageRetentionDays));
+    expect(functions.length).toBeGreaterThan(0);
+    for (const variables of functions) expect(variables.ZAPFLEET_MESSAGE_RETENTION_DAYS).toBe('30');
+  });
+
   it("graphs the stage's own REST API: its name carries the stage, so two stages in one account never share API metrics", () => {
     built.template(built.api).hasResourceProperties('AWS::ApiGateway::RestApi', { Name: 'zapfleet-dev' });
     expect(dashboardText(built)).toContain('"AWS/ApiGateway","5XXError","ApiName","zapfleet-dev"');

@@ -157,6 +157,17 @@ describe('metrics: what the emitters write is what the dashboard, alarms and sca
     expect([...emitted].some((key) => key.includes(`"Service","${metricServices.runner}"`) && key.includes('CommandLag'))).toBe(true);
   });
 
+  it('wires the same recorders into the runner: session metrics, command events, and one metrics object in main.ts', () => {
+    // The runner is exercised with these recorders above; here, that it really composes them.
+    const runner = readFileSync(join(import.meta.dirname, '../../session-runner/runner.ts'), 'utf8');
+    const main = readFileSync(join(import.meta.dirname, '../../session-runner/main.ts'), 'utf8');
+    expect(runner).toMatch(/withSessionMetrics\(sessionStore, options\.metrics\)/);
+    expect(runner).toMatch(/onEvent: recordCommandMetrics\(options\.metrics\)/);
+    expect(main).toMatch(/const metrics = createEmfMetrics\(\{ namespace: config\.ZAPFLEET_METRICS_NAMESPACE, service: metricServices\.runner \}\)/);
+    expect(main).toMatch(/^ {4}metrics,$/m);
+    expect(main).toContain('startRunnerMetrics(metrics, {');
+  });
+
   it("logs the close-code alarms the fleet's metric filter counts", () => {
     const runner = readFileSync(join(import.meta.dirname, '../../session-runner/runner.ts'), 'utf8');
     expect(runner).toContain(`${sessionAlarmMetric.logField}: \`zapfleet.\${name}\``);

@@ -16,7 +16,7 @@ import { keys, tableSchema } from './table.ts';
  * one (a send with large base64 media, which reached the runner through the command bus's S3
  * pointer) goes to the overflow bucket under `commands/journal/<instanceId>/<messageId>.json` (the
  * command bus's prefix, so its lifecycle rule sweeps left-overs), the item holding the pointer
- * (`commandPointer`), as the command bus does. The object is deleted with the entry (close, claim). Without an overflow bucket such an entry keeps no command (`command: null`),
+ * (`commandPointer`), as the command bus does. The object is deleted with the entry (close, claim), and only then: an inline entry costs no S3 call. Without an overflow bucket such an entry keeps no command (`command: null`),
  * and the next owner can only report its send failed.
  */
 const entryTtlSeconds = 7 * 24 * 60 * 60;
@@ -50,11 +50,26 @@ export const createDynamoSendJournal = ({ doc, tableName }: DynamoContext, optio
       throw error;
     }
   };
+  /** A conditional delete: `null` when the condition failed, else the item removed (`ReturnValues: ALL_OLD`). */
+  const conditionalDelete = async (command: DeleteCommand): Promise<Record<string, unknown> | null> => {
+    try {
+      const out = await doc.send(command);
+      return out.Attributes ?? {};
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return null;
+      throw error;
+    }
+  };
   const objectKeyOf = (entry: Pick<SendJournalEntry, 'instanceId' | 'messageId'>) => `commands/journal/${entry.instanceId}/${entry.messageId}.json`;
-  /** Best effort: a left-over object only costs storage (the bucket's lifecycle rules sweep it). */
-  const removeObject = async (entry: Pick<SendJournalEntry, 'instanceId' | 'messageId'>) => {
-    if (!overflow) return;
-    await overflow.s3.send(new DeleteObjectCommand({ Bucket: overflow.bucket, Key: objectKeyOf(entry) })).catch(() => undefined);
+  /**
+   * Removes the bucket object of a deleted entry, only when the entry pointed at one (a command kept
+   * inline has none: no S3 call per send). Best effort: a left-over object only costs storage (the
+   * bucket's lifecycle rules sweep it).
+   */
+  const removeObjectOf = async (removed: Record<string, unknown>) => {
+    const pointer = removed.commandPointer as CommandPointer | undefined;
+    if (!overflow || !pointer || typeof pointer.key !== 'string') return;
+    await overflow.s3.send(new DeleteObjectCommand({ Bucket: pointer.bucket, Key: pointer.key })).catch(() => undefined);
   };
 
   /** The item attributes that keep the command: inline, an S3 pointer, or nothing. */
@@ -129,18 +144,17 @@ export const createDynamoSendJournal = ({ doc, tableName }: DynamoContext, optio
       ),
 
     async close(key) {
-      const closed = await conditional(() =>
-        doc.send(
-          new DeleteCommand({
-            TableName: tableName,
-            Key: keys.sendJournal(key.shard, key.instanceId, key.messageId),
-            ConditionExpression: 'runnerId = :me',
-            ExpressionAttributeValues: { ':me': key.runnerId },
-          }),
-        ),
+      const removed = await conditionalDelete(
+        new DeleteCommand({
+          TableName: tableName,
+          Key: keys.sendJournal(key.shard, key.instanceId, key.messageId),
+          ConditionExpression: 'runnerId = :me',
+          ExpressionAttributeValues: { ':me': key.runnerId },
+          ReturnValues: 'ALL_OLD',
+        }),
       );
-      if (closed) await removeObject(key);
-      return closed;
+      if (removed) await removeObjectOf(removed);
+      return removed !== null;
     },
 
     async list(shard) {
@@ -161,18 +175,17 @@ export const createDynamoSendJournal = ({ doc, tableName }: DynamoContext, optio
     },
 
     async claim(entry) {
-      const claimed = await conditional(() =>
-        doc.send(
-          new DeleteCommand({
-            TableName: tableName,
-            Key: keys.sendJournal(entry.shard, entry.instanceId, entry.messageId),
-            ConditionExpression: 'runnerId = :runner AND phase = :phase',
-            ExpressionAttributeValues: { ':runner': entry.runnerId, ':phase': entry.phase },
-          }),
-        ),
+      const removed = await conditionalDelete(
+        new DeleteCommand({
+          TableName: tableName,
+          Key: keys.sendJournal(entry.shard, entry.instanceId, entry.messageId),
+          ConditionExpression: 'runnerId = :runner AND phase = :phase',
+          ExpressionAttributeValues: { ':runner': entry.runnerId, ':phase': entry.phase },
+          ReturnValues: 'ALL_OLD',
+        }),
       );
-      if (claimed) await removeObject(entry);
-      return claimed;
+      if (removed) await removeObjectOf(removed);
+      return removed !== null;
     },
 
     adopt: (entry, runnerId) =>

@@ -1,6 +1,5 @@
 import { signatureHeader, type AttemptOutcome, type WebhookRequest, type WebhookSender } from '../../domain/events/delivery.ts';
 import type { OutboundTargetPolicy } from '../../domain/ports/outbound-target.port.ts';
-import { request as undiciRequest } from 'undici';
 
 export const webhookTimeoutMs = 10_000;
 
@@ -8,10 +7,26 @@ export interface WebhookSenderOptions {
   outbound: OutboundTargetPolicy;
   /** Connection plus response (spec §3.4: 10 s). */
   timeoutMs?: number;
-  /** Tests inject a fetch; by default undici's `request` (no WHATWG streams: a fraction of fetch's CPU per attempt). */
+  /** Tests inject a fetch; by default the global `fetch`. */
   fetch?: typeof fetch;
+  /**
+   * Another transport instead of `fetch`: the embedded stack uses undici's `request` (./undici-post.ts,
+   * a fraction of fetch's CPU per attempt); Lambda bundles keep the global fetch, which costs no import.
+   */
+  post?: WebhookPost;
   now?: () => Date;
 }
+
+/** POSTs without following redirects and answers the status; the body is ignored and the connection released. */
+export type WebhookPost = (url: string, init: { headers: Record<string, string>; body: string; signal: AbortSignal }) => Promise<number>;
+
+const fetchPost =
+  (fetcher: typeof fetch): WebhookPost =>
+  async (url, init) => {
+    const response = await fetcher(url, { method: 'POST', ...init, redirect: 'manual' });
+    await response.body?.cancel().catch(() => undefined);
+    return response.status;
+  };
 
 /**
  * One HTTP attempt of a webhook delivery (spec §3.4): POST of the envelope with the contract's
@@ -20,18 +35,7 @@ export interface WebhookSenderOptions {
  */
 export const createWebhookSender = (options: WebhookSenderOptions): WebhookSender => {
   const timeoutMs = options.timeoutMs ?? webhookTimeoutMs;
-  const injected = options.fetch;
-  /** POSTs and answers the status; the body is ignored and the connection released. Redirects are not followed. */
-  const post = async (url: string, init: { headers: Record<string, string>; body: string; signal: AbortSignal }): Promise<number> => {
-    if (injected) {
-      const response = await injected(url, { method: 'POST', ...init, redirect: 'manual' });
-      await response.body?.cancel().catch(() => undefined);
-      return response.status;
-    }
-    const response = await undiciRequest(url, { method: 'POST', ...init });
-    await response.body.dump().catch(() => undefined);
-    return response.statusCode;
-  };
+  const post = options.post ?? fetchPost(options.fetch ?? fetch);
   const now = options.now ?? (() => new Date());
   return {
     async send(request: WebhookRequest): Promise<AttemptOutcome> {

@@ -3,6 +3,7 @@ import type { CommandBus } from '../fleet/commands.ts';
 import type { InstanceAggregate } from '../instance/instance.ts';
 import { IdempotencyConflictError, requestFingerprint, withIdempotency, type IdempotencyStore, type IdempotentResponse } from '../messages/idempotency.ts';
 import type { StoredMessage } from '../messages/message.ts';
+import { pollingOutcomeWaiter, type SendOutcomeWaiter } from '../messages/send-outcomes.ts';
 import { chatTypeOfJid, outgoingExchangeOf, quotedView } from '../messages/outgoing.ts';
 import { newWhatsAppMessageId, sendableKinds, type OutboundSend, type QuotedMessage, type SendOutcome, type SendOutcomeStore } from '../messages/send.command.ts';
 import { contentOf, messageTypeOf, successMessageOf } from '../messages/send.content.ts';
@@ -25,7 +26,7 @@ import { rfc3339, type Clock, type IdGenerator } from '../ports/runtime.port.ts'
  *    runner carries out and stores itself (as `sent`, or `error` via its failure path), never a
  *    message `pending` forever with no command behind it. The `pending` write cannot undo the
  *    runner's: a stored status is only ever raised (message-store `save` keeps an existing one);
- * 5. wait for the runner's outcome by polling the send-outcome item (as connect polls for its QR):
+ * 5. wait for the runner's outcome (polling the send-outcome item, or signalled in-process: send-outcomes.ts):
  *    - `delay` < 10 s: until WhatsApp acknowledged (`sent`) or failed, at most `sentWaitMs` (20 s);
  *    - `delay` ≥ 10 s: only until the recipient was checked (`checkWaitMs`, 5 s), then `queued`;
  *    a failure seen in time becomes the contract's error (400 `Number not registered on
@@ -40,6 +41,8 @@ export interface SendMessageDeps {
   ids: IdGenerator;
   messages: Pick<MessageStore, 'save'>;
   outcomes: SendOutcomeStore;
+  /** How the outcome is awaited; default: polling `outcomes` (shared/domain/messages/send-outcomes.ts). */
+  outcomeWaiter?: SendOutcomeWaiter;
   findQuoted(instanceId: string, messageId: string): Promise<QuotedMessage | null>;
   idempotency: IdempotencyStore;
   /** 16 random hex digits (the message id's random part). */
@@ -79,22 +82,15 @@ const failureError = (outcome: Extract<SendOutcome, { state: 'failed' }>): Domai
   }
 };
 
-/** Polls the outcome until it settles (per the delay rule) or the deadline; `null` = still running. */
+/**
+ * Waits for the outcome until it settles (per the delay rule) or the deadline; `null` = still running.
+ * Through `outcomeWaiter` when the process has one (the embedded stack: signalled by the runner's
+ * write), else by polling the outcome item (send-outcomes.ts).
+ */
 const awaitOutcome = async (deps: SendMessageDeps, instanceId: string, messageId: string, longDelay: boolean): Promise<SendOutcome | null> => {
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const started = deps.clock.now().getTime();
-  const deadline = started + (longDelay ? (deps.checkWaitMs ?? 5_000) : (deps.sentWaitMs ?? 20_000));
-  let last: SendOutcome | null = null;
-  for (let poll = 0; ; poll++) {
-    // Fast at first (an undelayed send is acknowledged within a round trip or two), then backing
-    // off (×1.5 up to 500 ms): when the runner is behind, hundreds of waiting requests polling at
-    // a fixed pace would take the store's capacity from the runner that has to catch up.
-    await sleep(poll < 8 ? 25 : Math.min(500, 25 * 1.5 ** (poll - 7)));
-    last = await deps.outcomes.get(instanceId, messageId);
-    if (last?.state === 'failed' || last?.state === 'sent') return last;
-    if (last?.state === 'checked' && longDelay) return last;
-    if (deps.clock.now().getTime() >= deadline) return last;
-  }
+  const deadline = deps.clock.now().getTime() + (longDelay ? (deps.checkWaitMs ?? 5_000) : (deps.sentWaitMs ?? 20_000));
+  const waiter = deps.outcomeWaiter ?? pollingOutcomeWaiter(deps);
+  return waiter.waitFor(instanceId, messageId, (outcome) => outcome.state === 'failed' || outcome.state === 'sent' || (outcome.state === 'checked' && longDelay), deadline);
 };
 
 export interface SendResult {
