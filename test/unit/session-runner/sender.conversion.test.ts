@@ -11,6 +11,7 @@ import type { SendOutcome } from '../../../shared/domain/messages/send.command.t
 import { parseSendRequest, type SendRequest } from '../../../shared/domain/messages/send.schemas.ts';
 import type { WaConnection, WaOutgoingContent } from '../../../shared/domain/ports/wa-connection.port.ts';
 import { createMessageSender, type SendCommand } from '../../../session-runner/messaging/sender.ts';
+import { sendCommandOf } from '../../support/send-commands.ts';
 
 /**
  * The sender's side of stickers (spec §2.3 #21) and voice notes (#20, `isVoice` true), with the
@@ -22,22 +23,7 @@ import { createMessageSender, type SendCommand } from '../../../session-runner/m
 const run = promisify(execFile);
 const number = '5511944440001';
 
-const commandOf = (messageId: string, request: SendRequest): SendCommand => ({
-  type: 'send',
-  commandId: `c-${messageId}`,
-  instanceId: 'i-1',
-  accountId: 'a-1',
-  instanceName: 'sales',
-  issuedAt: '2026-04-28T10:30:00Z',
-  send: {
-    messageId,
-    timestamp: '2026-04-28T10:30:00Z',
-    chatJid: `${number}@s.whatsapp.net`,
-    request,
-    quoted: null,
-    exchange: { id: messageId, type: request.kind === 'media' ? request.mediaType : request.kind, direction: 'outgoing', fromMe: true, timestamp: '2026-04-28T10:30:00Z', chat: { jid: `${number}@s.whatsapp.net`, type: 'private' }, content: {} },
-  },
-});
+const commandOf = (messageId: string, request: SendRequest): SendCommand => sendCommandOf(messageId, `${number}@s.whatsapp.net`, request);
 
 describe('sticker and voice-note sends', () => {
   let directory = '';

@@ -4,9 +4,9 @@ import type { MessageStatus, StoredMessage } from '../../../shared/domain/messag
 import { createPacer } from '../../../shared/domain/messages/pacing.ts';
 import type { SendJournal, SendJournalEntry } from '../../../shared/domain/messages/send-journal.ts';
 import type { SendOutcome } from '../../../shared/domain/messages/send.command.ts';
-import { parseRecipient } from '../../../shared/domain/numbers.ts';
 import type { WaConnection } from '../../../shared/domain/ports/wa-connection.port.ts';
 import { createMessageSender, type SendCommand } from '../../../session-runner/messaging/sender.ts';
+import { requestFieldsTo, sendCommandOf } from '../../support/send-commands.ts';
 
 /**
  * Sends left behind by a stopped runner (send-journal.ts): every accepted send is journaled with
@@ -19,35 +19,10 @@ import { createMessageSender, type SendCommand } from '../../../session-runner/m
 const SHARD = 2;
 const jidOf = (digits: string) => `${digits}@s.whatsapp.net`;
 
-const commandTo = (digits: string, messageId: string, delay = 0): SendCommand => ({
-  type: 'send',
-  commandId: `c-${messageId}`,
-  instanceId: 'i-1',
-  accountId: 'a-1',
-  instanceName: 'sales',
-  issuedAt: '2026-04-28T10:30:00Z',
-  send: {
-    messageId,
-    timestamp: '2026-04-28T10:30:00Z',
-    chatJid: jidOf(digits),
-    request: {
-      kind: 'text',
-      message: 'hello',
-      linkPreview: false,
-      source: 'api',
-      idempotencyKey: null,
-      number: digits,
-      to: parseRecipient(digits),
-      delay,
-      replyTo: null,
-      replyPrivate: false,
-      mention: [],
-      mentionAll: false,
-    } as SendCommand['send']['request'],
-    quoted: null,
-    exchange: { id: messageId, type: 'text', direction: 'outgoing', fromMe: true, timestamp: '2026-04-28T10:30:00Z', chat: { jid: jidOf(digits), type: 'private' }, content: { text: 'hello' } },
-  },
-});
+const commandTo = (digits: string, messageId: string, delay = 0): SendCommand =>
+  sendCommandOf(messageId, jidOf(digits), { kind: 'text', message: 'hello', linkPreview: false, ...requestFieldsTo(digits, delay) } as SendCommand['send']['request'], {
+    content: { text: 'hello' },
+  });
 
 /** The journal's contract, in memory: conditional on the runner (and the phase for a claim). */
 const memoryJournal = () => {

@@ -6,9 +6,9 @@ import type { EventRecord } from '../../../shared/domain/events/event.ts';
 import { createPacer } from '../../../shared/domain/messages/pacing.ts';
 import type { SendOutcome } from '../../../shared/domain/messages/send.command.ts';
 import type { MediaSend } from '../../../shared/domain/messages/send.schemas.ts';
-import { parseRecipient } from '../../../shared/domain/numbers.ts';
 import type { WaConnection, WaOutgoingContent } from '../../../shared/domain/ports/wa-connection.port.ts';
 import { createMessageSender, type SendCommand } from '../../../session-runner/messaging/sender.ts';
+import { requestFieldsTo, sendCommandOf } from '../../support/send-commands.ts';
 
 /**
  * The sender's side of media sends (spec §2.3 #20): the file is spooled to a temporary file that
@@ -18,41 +18,13 @@ import { createMessageSender, type SendCommand } from '../../../session-runner/m
 
 const pdf = Buffer.from('%PDF-1.4\nhello\n%%EOF\n');
 
-const mediaCommand = (messageId: string, media: MediaSend['media'], mediaType: MediaSend['mediaType'] = 'document'): SendCommand => ({
-  type: 'send',
-  commandId: `c-${messageId}`,
-  instanceId: 'i-1',
-  accountId: 'a-1',
-  instanceName: 'sales',
-  issuedAt: '2026-04-28T10:30:00Z',
-  send: {
+const mediaCommand = (messageId: string, media: MediaSend['media'], mediaType: MediaSend['mediaType'] = 'document'): SendCommand =>
+  sendCommandOf(
     messageId,
-    timestamp: '2026-04-28T10:30:00Z',
-    chatJid: '5511944440001@s.whatsapp.net',
-    request: {
-      kind: 'media',
-      mediaType,
-      media,
-      caption: 'the report',
-      mimeType: null,
-      fileName: 'report.pdf',
-      isVoice: false,
-      duration: null,
-      waveform: null,
-      source: 'api',
-      idempotencyKey: null,
-      number: '5511944440001',
-      to: parseRecipient('5511944440001'),
-      delay: 0,
-      replyTo: null,
-      replyPrivate: false,
-      mention: [],
-      mentionAll: false,
-    } as MediaSend,
-    quoted: null,
-    exchange: { id: messageId, type: mediaType, direction: 'outgoing', fromMe: true, timestamp: '2026-04-28T10:30:00Z', chat: { jid: '5511944440001@s.whatsapp.net', type: 'private' }, content: { text: 'the report' } },
-  },
-});
+    '5511944440001@s.whatsapp.net',
+    { kind: 'media', mediaType, media, caption: 'the report', mimeType: null, fileName: 'report.pdf', isVoice: false, duration: null, waveform: null, ...requestFieldsTo('5511944440001') } as MediaSend,
+    { content: { text: 'the report' } },
+  );
 
 describe('media sends', () => {
   let directory = '';

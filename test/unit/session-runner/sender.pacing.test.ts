@@ -3,9 +3,9 @@ import type { EventRecord } from '../../../shared/domain/events/event.ts';
 import type { MessageSummary } from '../../../shared/domain/messages/message.ts';
 import { createPacer } from '../../../shared/domain/messages/pacing.ts';
 import type { SendOutcome } from '../../../shared/domain/messages/send.command.ts';
-import { parseRecipient } from '../../../shared/domain/numbers.ts';
 import type { WaConnection } from '../../../shared/domain/ports/wa-connection.port.ts';
 import { createMessageSender, type SendCommand } from '../../../session-runner/messaging/sender.ts';
+import { requestFieldsTo, sendCommandOf } from '../../support/send-commands.ts';
 
 /**
  * The sender's side of anti-ban pacing: WhatsApp's throttling pauses the instance, the pause is
@@ -18,35 +18,10 @@ const minute = 60_000;
 
 const jidOf = (digits: string) => `${digits}@s.whatsapp.net`;
 
-const commandTo = (digits: string, messageId: string): SendCommand => ({
-  type: 'send',
-  commandId: `c-${messageId}`,
-  instanceId: 'i-1',
-  accountId: 'a-1',
-  instanceName: 'sales',
-  issuedAt: '2026-04-28T10:30:00Z',
-  send: {
-    messageId,
-    timestamp: '2026-04-28T10:30:00Z',
-    chatJid: jidOf(digits),
-    request: {
-      kind: 'text',
-      message: 'hello',
-      linkPreview: false,
-      source: 'api',
-      idempotencyKey: null,
-      number: digits,
-      to: parseRecipient(digits),
-      delay: 0,
-      replyTo: null,
-      replyPrivate: false,
-      mention: [],
-      mentionAll: false,
-    } as SendCommand['send']['request'],
-    quoted: null,
-    exchange: { id: messageId, type: 'text', direction: 'outgoing', fromMe: true, timestamp: '2026-04-28T10:30:00Z', chat: { jid: jidOf(digits), type: 'private' }, content: { text: 'hello' } },
-  },
-});
+const commandTo = (digits: string, messageId: string): SendCommand =>
+  sendCommandOf(messageId, jidOf(digits), { kind: 'text', message: 'hello', linkPreview: false, ...requestFieldsTo(digits) } as SendCommand['send']['request'], {
+    content: { text: 'hello' },
+  });
 
 /** A sender over fakes: a hand-moved clock (sleeping moves it), WhatsApp answering with `failures` first. */
 function setup(failures: Record<string, unknown>[], knownChats: string[] = []) {

@@ -8,6 +8,7 @@ import type { SendOutcome } from '../../../shared/domain/messages/send.command.t
 import { parseSendRequest, type SendKind } from '../../../shared/domain/messages/send.schemas.ts';
 import type { WaConnection, WaGroupInfo, WaOutgoingContent, WaSendOptions } from '../../../shared/domain/ports/wa-connection.port.ts';
 import { createMessageSender, type SendCommand } from '../../../session-runner/messaging/sender.ts';
+import { sendCommandOf } from '../../support/send-commands.ts';
 
 /**
  * The sender with group recipients, mentions, interactive kinds and statuses: refusals are outcomes
@@ -18,22 +19,8 @@ import { createMessageSender, type SendCommand } from '../../../session-runner/m
 const self = '5511999999999@s.whatsapp.net';
 const group = '120363025246125486@g.us';
 
-const command = (messageId: string, kind: SendKind, body: Record<string, unknown>, chatJid: string): SendCommand => ({
-  type: 'send',
-  commandId: `c-${messageId}`,
-  instanceId: 'i-1',
-  accountId: 'a-1',
-  instanceName: 'sales',
-  issuedAt: '2026-04-28T10:30:00Z',
-  send: {
-    messageId,
-    timestamp: '2026-04-28T10:30:00Z',
-    chatJid,
-    request: parseSendRequest(kind, body),
-    quoted: null,
-    exchange: { id: messageId, type: kind, direction: 'outgoing', fromMe: true, timestamp: '2026-04-28T10:30:00Z', chat: { jid: chatJid, type: 'group' }, sender: { jid: self }, content: {} },
-  },
-});
+const command = (messageId: string, kind: SendKind, body: Record<string, unknown>, chatJid: string): SendCommand =>
+  sendCommandOf(messageId, chatJid, parseSendRequest(kind, body), { type: kind, chat: { jid: chatJid, type: 'group' }, sender: { jid: self } });
 
 const sales: WaGroupInfo = {
   jid: group,
