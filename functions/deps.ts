@@ -12,6 +12,7 @@ import type { QuotedMessage, SendOutcomeStore } from '../shared/domain/messages/
 import { createInProcessSendOutcomes, type SendOutcomeWaiter } from '../shared/domain/messages/send-outcomes.ts';
 import type { MessageStore } from '../shared/domain/ports/message-store.port.ts';
 import { createTokenDirectory } from '../shared/adapters/dynamodb/token-directory.dynamodb.ts';
+import { createInProcessTokenDirectory } from '../shared/adapters/dynamodb/token-directory.in-process.ts';
 import { createSecretVault } from '../shared/adapters/keys/secret-vault.ts';
 import { createTokenHasher } from '../shared/adapters/keys/token-hasher.ts';
 import { createOutboundTargetPolicy } from '../shared/adapters/net/outbound-target-policy.ts';
@@ -80,6 +81,12 @@ export interface AppDepsInput {
   streams?: StreamControl;
   /** Only for a process that makes every write to the table itself (the embedded stack). */
   cacheInstanceReads?: boolean;
+  /**
+   * Only for a process that serves every request and makes every write itself (the embedded
+   * stack): token principals read through a cache, rate-limit windows counted in memory
+   * (token-directory.in-process.ts) instead of one DynamoDB write per request.
+   */
+  countRatesInProcess?: boolean;
   /** Only where the runner runs in this process and records outcomes through `AppDeps.outcomes` (the embedded stack). */
   notifyOutcomes?: boolean;
   /** How long stored messages are kept (default `messageRetentionSeconds`, 30 days). */
@@ -95,7 +102,7 @@ export const createAppDeps = (input: AppDepsInput): AppDeps => {
     accounts: createAccountRepository(context),
     instances,
     ...(input.cacheInstanceReads ? { instanceReads: createInstanceReadCache(input.dynamo, instances) } : {}),
-    directory: createTokenDirectory(context),
+    directory: input.countRatesInProcess ? createInProcessTokenDirectory(context, input.dynamo) : createTokenDirectory(context),
     vault: createSecretVault(input.keyring),
     tokens: createTokenHasher(input.pepper),
     outbound: createOutboundTargetPolicy(input.outbound),

@@ -41,6 +41,7 @@ import { routes } from '../shared/http/routes.ts';
 import { createLogger } from '../shared/observability/logger.ts';
 import type { EmbeddedConfig } from './config.ts';
 import { localCredentials, startDynamoDbLocal, type DynamoDbLocal } from './emulators/dynamodb-local.ts';
+import { emulatorSigner } from './emulators/emulator-signer.ts';
 import { createApiServer } from './http-server.ts';
 
 /** Embedded defaults (ARCHITECTURE §4): 4 command shards, one events queue, one media bucket. */
@@ -118,7 +119,7 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       dynamoLocal = await startDynamoDbLocal({ dbPath: join(config.dataDir, 'dynamodb'), port: config.dynamodbPort });
       cleanups.push(() => (dynamoLocal as DynamoDbLocal).stop());
     }
-    const dynamo = new DynamoDBClient({ endpoint: config.dynamodbEndpoint ?? dynamoLocal?.endpoint, region: 'local', credentials: localCredentials });
+    const dynamo = new DynamoDBClient({ endpoint: config.dynamodbEndpoint ?? dynamoLocal?.endpoint, region: 'local', credentials: localCredentials, signer: emulatorSigner });
     let calls = 0;
     dynamo.middlewareStack.add((next) => (args) => ((calls += 1), next(args)), { step: 'initialize', name: 'countCalls' });
     cleanups.push(async () => dynamo.destroy());
@@ -130,7 +131,7 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       (name) => fauxqs.createQueue(name, name.endsWith('.fifo') ? { attributes: { FifoQueue: 'true' } } : {}).queueUrl,
     );
     fauxqs.createBucket(embeddedResources.mediaBucket);
-    const sqs = new SQSClient({ endpoint: fauxqs.address, region: 'us-east-1', credentials: localCredentials });
+    const sqs = new SQSClient({ endpoint: fauxqs.address, region: 'us-east-1', credentials: localCredentials, signer: emulatorSigner });
     const s3 = new S3Client({ endpoint: fauxqs.address, region: 'us-east-1', credentials: localCredentials, forcePathStyle: true });
     cleanups.push(async () => (sqs.destroy(), s3.destroy()));
 
@@ -156,6 +157,8 @@ export const startStack = async (config: EmbeddedConfig, options: StackOptions =
       connectWaitMs: 60_000,
       // One process makes every write to the table: the list may read through a cache it invalidates.
       cacheInstanceReads: true,
+      // ...and serves every request: rate-limit windows are counted in memory, not written per request.
+      countRatesInProcess: true,
       // The runner below records send outcomes through `deps.outcomes`: waiting requests are signalled, not polling.
       notifyOutcomes: true,
       streams: {

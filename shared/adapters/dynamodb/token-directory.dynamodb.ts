@@ -12,7 +12,8 @@ const bucketAttributes = {
   other: { window: 'rlWindow', count: 'rlCount' },
 } as const;
 
-const toEntry = (item: Record<string, unknown>): TokenEntry => {
+/** The principal a token item names. */
+export const toEntry = (item: Record<string, unknown>): TokenEntry => {
   const limits = item.limits as TokenEntry['limits'];
   return item.kind === 'instance'
     ? { kind: 'instance', accountId: item.accountId as string, instanceId: item.instanceId as string, instanceName: item.instanceName as string, limits }
