@@ -20,7 +20,11 @@ export interface EmbeddedEventDeliveryOptions {
   /** `instanceData.baseUrl`. */
   baseUrl: string;
   logger: Logger;
-  /** Parallel long-poll loops on the queue (default 4). */
+  /**
+   * Long-poll loops on the queue at most (default 4). One always polls; the others join only
+   * while receives come back full (a backlog) and leave at the first partial one, so a steady
+   * trickle is gathered into few receives instead of one receive per event per loop.
+   */
   consumers?: number;
   /** Queue messages received and not yet deleted (being fanned out) at most (default 1000). */
   maxInProgress?: number;
@@ -95,9 +99,22 @@ export const startEmbeddedEventDelivery = (options: EmbeddedEventDeliveryOptions
     }
   };
 
-  const consume = async () => {
+  /** Set by a full receive (a backlog), cleared by a partial one; the extra loops poll only while it is set. */
+  let backlog = false;
+  let backlogWaiters: (() => void)[] = [];
+  const noteBacklog = (full: boolean) => {
+    backlog = full;
+    if (!full) return;
+    const waiters = backlogWaiters;
+    backlogWaiters = [];
+    for (const resolve of waiters) resolve();
+  };
+  const inBacklog = () => (backlog ? Promise.resolve() : new Promise<void>((resolve) => backlogWaiters.push(resolve)));
+
+  const consume = async (extra: boolean) => {
     while (!stopped) {
       try {
+        if (extra) await inBacklog();
         await room();
         if (stopped) return;
         const out = await options.sqs.send(
@@ -105,6 +122,7 @@ export const startEmbeddedEventDelivery = (options: EmbeddedEventDeliveryOptions
           { abortSignal: abort.signal },
         );
         const messages = (out.Messages ?? []).map((message) => ({ id: message.MessageId as string, body: message.Body ?? '', receipt: message.ReceiptHandle as string }));
+        noteBacklog(messages.length === 10);
         if (messages.length === 0) continue;
         const gather = messages.length < 10 && gatherMs > 0 ? new Promise((resolve) => setTimeout(resolve, gatherMs)) : null;
         inProgress += messages.length;
@@ -125,7 +143,7 @@ export const startEmbeddedEventDelivery = (options: EmbeddedEventDeliveryOptions
     }
   };
 
-  const loops = Array.from({ length: options.consumers ?? 4 }, () => consume());
+  const loops = Array.from({ length: options.consumers ?? 4 }, (_, index) => consume(index > 0));
   scheduler.start();
 
   return {
@@ -133,8 +151,9 @@ export const startEmbeddedEventDelivery = (options: EmbeddedEventDeliveryOptions
     async stop() {
       stopped = true;
       abort.abort();
-      for (const resolve of roomWaiters) resolve();
+      for (const resolve of [...roomWaiters, ...backlogWaiters]) resolve();
       roomWaiters = [];
+      backlogWaiters = [];
       await Promise.allSettled(loops);
       await Promise.allSettled([...processing]);
       await scheduler.stop();
