@@ -42,15 +42,14 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { fork } from 'node:child_process';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { loadEmbeddedConfig } from '../local/config.ts';
 import { trustSandboxRoot } from '../local/sandbox/whatsapp-sandbox.ts';
 import { startStack, type RunningStack } from '../local/stack.ts';
 import { javaCpuSeconds, nodeCpuSeconds } from './cpu.ts';
 import type { Arrival, InjectionFigures, LoadRequest } from './events-load.ts';
+import { startLoadProcess, type LoadProcess } from './load-process.ts';
 
 const positiveInt = (name: string, fallback: number): number => {
   const raw = process.env[name];
@@ -105,57 +104,6 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const load = () => (loadavg()[0] ?? 0).toFixed(2);
 
-// ---- the load process (sandbox, injector, receiver) --------------------------------------------
-
-interface LoadProcess {
-  ask<T>(request: LoadRequest): Promise<T>;
-  pid: number;
-  stop(): Promise<void>;
-}
-
-const startLoadProcess = async (): Promise<LoadProcess> => {
-  const child = fork(join(dirname(fileURLToPath(import.meta.url)), 'events-load.ts'), [], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, NODE_OPTIONS: '' },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
-  let nextId = 0;
-  const ready = new Promise<void>((resolve, reject) => {
-    child.once('message', () => resolve());
-    child.once('exit', (code) => reject(new Error(`load process exited with code ${code}`)));
-  });
-  child.on('message', (message: { id?: number; value?: unknown; error?: string }) => {
-    if (message.id === undefined) return;
-    const waiter = pending.get(message.id);
-    pending.delete(message.id);
-    if (message.error !== undefined) waiter?.reject(new Error(message.error));
-    else waiter?.resolve(message.value);
-  });
-  void exited.then(() => {
-    for (const waiter of pending.values()) waiter.reject(new Error('load process exited'));
-    pending.clear();
-  });
-  await ready;
-  return {
-    pid: child.pid as number,
-    ask: <T>(request: LoadRequest) =>
-      new Promise<T>((resolve, reject) => {
-        const id = nextId++;
-        pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-        child.send({ id, request }, (error) => error && reject(error));
-      }),
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.disconnect();
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-};
-
 // ---- the API -----------------------------------------------------------------------------------
 
 type Json = Record<string, unknown>;
@@ -202,7 +150,7 @@ const main = async (): Promise<number> => {
   log(`target rate ${rate}/s for ${duration} s over ${instanceCount} instances, ${senderCount} senders; drain ${drainSeconds} s; Signal keys ${writeBehind ? 'written behind the frame barrier' : 'committed before each receipt'}`);
   const dataDir = await mkdtemp(join(tmpdir(), 'zapfleet-bench-events-'));
   let stack: RunningStack | null = null;
-  let loader: LoadProcess | null = null;
+  let loader: LoadProcess<LoadRequest> | null = null;
   const stopAll = async () => {
     const running = stack;
     stack = null;
@@ -225,7 +173,7 @@ const main = async (): Promise<number> => {
     const startedAt = Date.now();
     // The load side (WhatsApp sandbox, injector, receiver) in its own process, like WhatsApp and
     // the customer's receiver in a deployment; the stack connects to that sandbox's URL.
-    loader = await startLoadProcess();
+    loader = await startLoadProcess<LoadRequest>(new URL('./events-load.ts', import.meta.url));
     const edgeSide = loader;
     const edge = await edgeSide.ask<{ url: string; rootPublicKey: string; hookUrl: string }>({ type: 'start' });
     trustSandboxRoot(Buffer.from(edge.rootPublicKey, 'base64'));

@@ -1,33 +1,44 @@
 /**
  * `npm run bench:send` — text sends through the HTTP API to WhatsApp sandbox contacts (issue 5),
- * in the embedded stack, in this process: DynamoDB Local (java child process), fauxqs, the API,
- * the session runner with real Baileys, and the WhatsApp sandbox whose simulated contacts decrypt
- * every message before WhatsApp's ack goes back (ZAPFLEET_DRIVER=sandbox, pacing off).
+ * in the embedded stack. Two processes:
+ * - this one: the embedded stack (`startStack`: DynamoDB Local as a java child process, fauxqs,
+ *   the API, the session runner with real Baileys, the events poller), pacing off, which connects
+ *   to the sandbox below through `waWebSocketUrl` (ZAPFLEET_DRIVER=baileys, as it would to
+ *   WhatsApp; no sandbox of its own);
+ * - the load process (`send-load.ts`, forked, IPC): what runs elsewhere in a deployment — the
+ *   WhatsApp sandbox, whose simulated contacts decrypt every message before WhatsApp's ack goes
+ *   back, and the customer's HTTP client, which issues every send request of the bench.
  *
- * 1. Starts the stack with a throw-away data directory; creates an account with high rate limits,
- *    BENCH_INSTANCES instances, links them (the sandbox phone scans) and waits until connected.
+ * 1. Starts both, with a throw-away data directory; creates an account with high rate limits,
+ *    BENCH_INSTANCES instances, links them (the sandbox phone scans the QR `connect` returned) and
+ *    waits until connected.
  * 2. Warm-up: one message from every instance to every one of BENCH_CONTACTS contacts, so that
  *    every Signal session and every registration check (USync, cached 24 h) exists beforehand.
- * 3. Paced phase (latency): `POST /api/message/text/:instance` at BENCH_RATE requests/s in total,
- *    round-robin over instances and contacts, for BENCH_DURATION seconds.
- * 4. Closed-loop phase (capacity): BENCH_CONCURRENCY clients, each sending its next text as soon
- *    as the previous one is answered, for BENCH_CAPACITY_DURATION seconds.
+ * 3. Paced phase (latency): the load process calls `POST /api/message/text/:instance` at
+ *    BENCH_RATE requests/s in total, round-robin over instances and contacts, for BENCH_DURATION
+ *    seconds, at most 500 in flight.
+ * 4. Closed-loop phase (capacity): BENCH_CONCURRENCY clients in the load process, each sending its
+ *    next text as soon as the previous one is answered, for BENCH_CAPACITY_DURATION seconds.
  *
- * What is timed, per send, from the moment the HTTP request is issued (performance.now(), all in
- * this process):
+ * What is timed, per send, from the moment the load process issued the HTTP request (every
+ * timestamp, in both processes, is epoch ms with sub-ms precision:
+ * `performance.timeOrigin + performance.now()`):
  * - **accept**: until the API has stored the message as `pending` and put the `send` command on
- *   the shard queue (the SQS SendMessage carrying its message id has returned) — the point where
- *   the send is durably accepted. The contract (§2.3.1) has the API then wait for WhatsApp's ack,
- *   so the HTTP answer itself comes later; it is printed as "API response".
+ *   the shard queue (the SQS SendMessage carrying its message id has returned, in this process) —
+ *   the point where the send is durably accepted. The contract (§2.3.1) has the API then wait for
+ *   WhatsApp's ack, so the HTTP answer itself comes later; it is printed as "API response"
+ *   (measured in the load process).
  * - **send→sent**: until the runner records the outcome `sent` (its DynamoDB write of the outcome
  *   item has returned), i.e. after WhatsApp (the sandbox) acknowledged the message.
  * Both are observed by wrapping the AWS SDK client `send` (as bench/events.bench.ts does).
  *
  * Prints p50/p90/p99/max of each, the HTTP statuses and answer statuses (`sent`/`queued`),
- * messages sent per second by the (single, in-process) runner, DynamoDB calls per send, CPU of
- * node and java, and MET / NOT MET for the targets (pacing off): accept p99 ≤ 50 ms, send→sent
- * p50 ≤ 150 ms, both in the paced phase. A measurement, not a test: exit 0 either way; non-zero
- * only when the benchmark itself failed (the stack did not start, an instance did not connect).
+ * messages sent per second by the (single, in-process) runner, DynamoDB and AWS SDK calls per
+ * send, the stack's event loop delay and GC pauses, CPU of the stack's node, DynamoDB Local's java
+ * and the load process, and MET / NOT MET for the targets (pacing off): accept p99 ≤ 50 ms,
+ * send→sent p50 ≤ 150 ms, both in the paced phase. A measurement, not a test: exit 0 either way;
+ * non-zero only when the benchmark itself failed (the stack did not start, an instance did not
+ * connect).
  *
  * Environment: BENCH_DURATION (s, paced phase, default 20), BENCH_RATE (req/s, default 20),
  * BENCH_CAPACITY_DURATION (s, closed loop, default 10), BENCH_CONCURRENCY (default 16),
@@ -39,9 +50,13 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { loadEmbeddedConfig } from '../local/config.ts';
+import { trustSandboxRoot } from '../local/sandbox/whatsapp-sandbox.ts';
 import { startStack, type RunningStack } from '../local/stack.ts';
 import { javaCpuSeconds, nodeCpuSeconds } from './cpu.ts';
+import { startLoadProcess, type LoadProcess } from './load-process.ts';
+import type { PhaseResult, Sample, SendLoadRequest } from './send-load.ts';
 
 const positiveInt = (name: string, fallback: number): number => {
   const raw = process.env[name];
@@ -61,14 +76,17 @@ const instanceCount = positiveInt('BENCH_INSTANCES', 4);
 const contactCount = positiveInt('BENCH_CONTACTS', 10);
 const target = { acceptP99Ms: 50, sentP50Ms: 150 };
 
+/** Epoch milliseconds, sub-millisecond precision: comparable with the load process's timestamps. */
+const epochNow = () => performance.timeOrigin + performance.now();
+
 // ---- observation through the AWS SDK -----------------------------------------------------------
 
-/** Per WhatsApp message id: when the command was enqueued and when the outcome `sent` was recorded. */
+/** Per WhatsApp message id: when the command was enqueued and when the outcome `sent` was recorded (epoch ms). */
 const enqueuedAt = new Map<string, number>();
 const sentAt = new Map<string, number>();
 const counting = { on: false, dynamo: 0 };
 /** AWS SDK calls by command while counting (count, total ms), e.g. `DynamoDBDocument.Get`. */
-const byCommand = new Map<string, { count: number; ms: number }>();
+const byCommand = new Map<string, { count: number; ms: number; all: number[] }>();
 {
   // The stack builds its clients inside startStack: the smithy base `send` they all share is wrapped.
   const base = Object.getPrototypeOf(DynamoDBClient.prototype) as { send: (this: object, command: object, ...rest: unknown[]) => Promise<unknown> };
@@ -79,12 +97,12 @@ const byCommand = new Map<string, { count: number; ms: number }>();
     let onDone: (() => void) | null = null;
     if (name === 'SendMessageCommand' && typeof input.MessageBody === 'string') {
       const id = /"type":"send".*?"messageId":"(3EB0[0-9A-F]{16})"/.exec(input.MessageBody)?.[1];
-      if (id) onDone = () => enqueuedAt.set(id, performance.now());
+      if (id) onDone = () => enqueuedAt.set(id, epochNow());
     } else if (name === 'PutCommand') {
       const item = input.Item as { entity?: string; pk?: string; outcome?: { state?: string } } | undefined;
       if (item?.entity === 'send_outcome' && item.outcome?.state === 'sent') {
         const id = item.pk?.split('#').at(-1);
-        if (id) onDone = () => sentAt.set(id, performance.now());
+        if (id) onDone = () => sentAt.set(id, epochNow());
       }
     }
     if (counting.on && this.constructor.name.startsWith('DynamoDB')) counting.dynamo += 1;
@@ -98,9 +116,11 @@ const byCommand = new Map<string, { count: number; ms: number }>();
       const kind = typeof pk === 'string' ? `[${pk.split('#')[0]}]` : '';
       const key = `${this.constructor.name.replace(/Client$/, '').replace(/^DynamoDBDocument$/, 'DynamoDB')}.${name.replace(/Command$/, '')}${kind}`;
       const done = () => {
-        const entry = byCommand.get(key) ?? { count: 0, ms: 0 };
+        const entry = byCommand.get(key) ?? { count: 0, ms: 0, all: [] };
+        const took = performance.now() - started;
         entry.count += 1;
-        entry.ms += performance.now() - started;
+        entry.ms += took;
+        entry.all.push(took);
         byCommand.set(key, entry);
       };
       void result.then(done, done);
@@ -147,14 +167,6 @@ const summary = (values: number[]) => {
 };
 const ms = (value: number) => (Number.isFinite(value) ? value.toFixed(0) : 'n/a');
 
-interface Sample {
-  startedAt: number;
-  answeredAt: number;
-  httpStatus: number;
-  status: string;
-  messageId: string | null;
-}
-
 // ---- main --------------------------------------------------------------------------------------
 
 const main = async (): Promise<number> => {
@@ -162,10 +174,13 @@ const main = async (): Promise<number> => {
   log(`paced ${rate}/s for ${duration} s, then closed loop with ${concurrency} clients for ${capacityDuration} s; ${instanceCount} instances, ${contactCount} contacts each`);
   const dataDir = await mkdtemp(join(tmpdir(), 'zapfleet-bench-send-'));
   let stack: RunningStack | null = null;
+  let loader: LoadProcess<SendLoadRequest> | null = null;
   const stopAll = async () => {
     const running = stack;
     stack = null;
     await running?.stop().catch((error: unknown) => console.error('bench: stop failed', error));
+    await loader?.stop();
+    loader = null;
     await rm(dataDir, { recursive: true, force: true });
   };
   const interrupted = () => void stopAll().finally(() => process.exit(130));
@@ -179,11 +194,19 @@ const main = async (): Promise<number> => {
 
   try {
     const startedAt = Date.now();
+    // The load side (WhatsApp sandbox, HTTP client) in its own process, like WhatsApp and the
+    // customer's client in a deployment; the stack connects to that sandbox's URL (driver baileys:
+    // no sandbox of its own; text sends need only the WebSocket, not the sandbox's media origin).
+    loader = await startLoadProcess<SendLoadRequest>(new URL('./send-load.ts', import.meta.url));
+    const client = loader;
+    const edge = await client.ask<{ url: string; rootPublicKey: string }>({ type: 'start' });
+    trustSandboxRoot(Buffer.from(edge.rootPublicKey, 'base64'));
     stack = await startStack(
-      loadEmbeddedConfig({ PORT: '0', ZAPFLEET_DATA_DIR: dataDir, ZAPFLEET_DRIVER: 'sandbox', ZAPFLEET_SANDBOX_SCAN_MS: '200', ZAPFLEET_PACING_ENABLED: 'false', ZAPFLEET_LOG_LEVEL: 'warn' }),
+      loadEmbeddedConfig({ PORT: '0', ZAPFLEET_DATA_DIR: dataDir, ZAPFLEET_DRIVER: 'baileys', ZAPFLEET_PACING_ENABLED: 'false', ZAPFLEET_LOG_LEVEL: 'warn' }),
+      { waWebSocketUrl: edge.url },
     );
     const running = stack;
-    log(`stack up in ${((Date.now() - startedAt) / 1000).toFixed(1)} s at ${running.url}`);
+    log(`stack up in ${((Date.now() - startedAt) / 1000).toFixed(1)} s at ${running.url}; sandbox and HTTP client in process ${client.pid}`);
 
     const account = await call(running, 'POST', '/admin/accounts', { admin: true, body: { name: 'bench-send', instanceQuota: instanceCount + 10 } });
     expectStatus('account creation', account, 201);
@@ -197,7 +220,12 @@ const main = async (): Promise<number> => {
       const created = await call(running, 'POST', '/api/instance/new', { token: accountToken, body: { name } });
       expectStatus(`create ${name}`, created, 201);
       tokens.set(name, (created.body.instance as Json).token as string);
-      expectStatus(`connect ${name}`, await call(running, 'GET', `/api/instance/connect/${name}`, { token: tokens.get(name) as string }), 200);
+    }
+    for (const name of names) {
+      const connect = await call(running, 'GET', `/api/instance/connect/${name}`, { token: tokens.get(name) as string });
+      expectStatus(`connect ${name}`, connect, 200);
+      if (typeof connect.body.qrCode !== 'string') throw new Error(`connect ${name}: no qrCode`);
+      await client.ask({ type: 'scan', qr: connect.body.qrCode });
     }
     await waitUntil(
       async () => {
@@ -211,54 +239,42 @@ const main = async (): Promise<number> => {
     log(`${names.length} instances connected`);
 
     const contacts = Array.from({ length: contactCount }, (_, index) => `55119${String(80_000_000 + index).padStart(8, '0')}`);
-    let sequence = 0;
-    const sendOne = async (instance: string, contact: string): Promise<Sample> => {
-      const started = performance.now();
-      const response = await call(running, 'POST', `/api/message/text/${instance}`, { token: tokens.get(instance) as string, body: { number: contact, message: `bench ${++sequence}` } });
-      const data = response.body.data as Json | undefined;
-      return {
-        startedAt: started,
-        answeredAt: performance.now(),
-        httpStatus: response.status,
-        status: String(response.body.status ?? (response.body.error as Json | undefined)?.message ?? ''),
-        messageId: typeof data?.messageId === 'string' ? data.messageId : null,
-      };
-    };
+    await client.ask({ type: 'target', url: running.url, names, tokens: Object.fromEntries(tokens), contacts });
 
     // Warm-up: every (instance, contact) pair once; one send at a time per instance.
     const warmStart = Date.now();
-    const warm = await Promise.all(names.map(async (name) => {
-      const samples: Sample[] = [];
-      for (const contact of contacts) samples.push(await sendOne(name, contact));
-      return samples;
-    }));
-    const warmFailed = warm.flat().filter((sample) => sample.httpStatus !== 200);
+    const warm = await client.ask<Sample[]>({ type: 'warmup' });
+    const warmFailed = warm.filter((sample) => sample.httpStatus !== 200);
     if (warmFailed.length > 0) throw new Error(`warm-up: ${warmFailed.length} sends failed, first: ${warmFailed[0]?.httpStatus} ${warmFailed[0]?.status}`);
-    log(`warm-up: ${warm.flat().length} sends in ${((Date.now() - warmStart) / 1000).toFixed(1)} s`);
+    log(`warm-up: ${warm.length} sends in ${((Date.now() - warmStart) / 1000).toFixed(1)} s`);
 
-    const measure = async (label: string, run: (pick: () => [string, string]) => Promise<Sample[]>) => {
-      let turn = 0;
-      const pick = (): [string, string] => {
-        const index = turn++;
-        return [names[index % names.length] as string, contacts[Math.floor(index / names.length) % contacts.length] as string];
-      };
+    const measure = async (label: string, run: () => Promise<PhaseResult>) => {
       await sleep(1_000);
       log(`${label}: load average ${load()} before`);
       counting.dynamo = 0;
       byCommand.clear();
       counting.on = true;
+      const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+      loopDelay.enable();
+      const gcPauses: number[] = [];
+      const gcObserver = new PerformanceObserver((list) => list.getEntries().forEach((entry) => gcPauses.push(entry.duration)));
+      gcObserver.observe({ entryTypes: ['gc'] });
       const nodeBefore = nodeCpuSeconds();
       const javaBefore = javaCpuSeconds();
-      const t0 = performance.now();
-      const samples = await run(pick);
-      const wall = (performance.now() - t0) / 1000;
+      const loadBefore = await client.ask<number>({ type: 'cpu' });
+      // t0 and the end: the load process's first request issued and last answer read (epoch ms).
+      const { samples, t0, endedAt } = await run();
+      const wall = (endedAt - t0) / 1000;
       // Sends answered `queued` are still in the runner's lanes: wait for their outcome (at most 30 s).
       const drainUntil = performance.now() + 30_000;
       while (performance.now() < drainUntil && samples.some((sample) => sample.messageId !== null && !sentAt.has(sample.messageId))) await sleep(200);
       counting.on = false;
+      loopDelay.disable();
+      gcObserver.disconnect();
       const nodeCpu = nodeCpuSeconds() - nodeBefore;
       const javaAfter = javaCpuSeconds();
       const javaCpu = javaBefore === null || javaAfter === null ? null : javaAfter - javaBefore;
+      const loadCpu = (await client.ask<number>({ type: 'cpu' })) - loadBefore;
       const withId = samples.filter((sample) => sample.messageId !== null);
       const accept = summary(withId.flatMap((sample) => (enqueuedAt.has(sample.messageId as string) ? [(enqueuedAt.get(sample.messageId as string) as number) - sample.startedAt] : [])));
       const sent = summary(withId.flatMap((sample) => (sentAt.has(sample.messageId as string) ? [(sentAt.get(sample.messageId as string) as number) - sample.startedAt] : [])));
@@ -281,42 +297,23 @@ const main = async (): Promise<number> => {
           .map(([command, { count, ms: total }]) => `${command} ${(count / (samples.length || 1)).toFixed(1)} (${(total / count).toFixed(0)})`)
           .join(', ')}`,
       );
-      log(`  CPU: node (API + runner + sandbox + load) ${((nodeCpu / wall) * 100).toFixed(0)} % of a core, ${((nodeCpu * 1000) / (samples.length || 1)).toFixed(1)} ms/send; java ${javaCpu === null ? 'n/a' : `${((javaCpu / wall) * 100).toFixed(0)} % of a core, ${((javaCpu * 1000) / (samples.length || 1)).toFixed(1)} ms/send`}`);
+      log(`  accept path calls (p50/p99 ms): ${['DynamoDB.Update[TOKEN]', 'DynamoDB.Get[TOKEN]', 'SQS.SendMessage'].map((command) => {
+        const timing = summary(byCommand.get(command)?.all ?? []);
+        return `${command} ${ms(timing.p50)}/${ms(timing.p99)}`;
+      }).join(', ')}`);
+      const gc = summary(gcPauses);
+      log(`  node event loop delay ms: p50 ${ms(loopDelay.percentile(50) / 1e6)}, p99 ${ms(loopDelay.percentile(99) / 1e6)}, max ${ms(loopDelay.max / 1e6)}; GC pauses: ${gc.n}, p99 ${ms(gc.p99)} ms, max ${ms(gc.max)} ms, total ${ms(gcPauses.reduce((sum, pause) => sum + pause, 0))} ms`);
+      const cpu = (seconds: number) => `${((seconds / wall) * 100).toFixed(0)} % of a core, ${((seconds * 1000) / (samples.length || 1)).toFixed(1)} ms/send`;
+      log(`  CPU: stack node (API + runner + poller + fauxqs) ${cpu(nodeCpu)}; java ${javaCpu === null ? 'n/a' : cpu(javaCpu)}; load process (sandbox decrypting + HTTP client) ${cpu(loadCpu)}`);
       return { accept, sent, sentPerSecond: sentCount / sendingSeconds, offered: samples.length / wall };
     };
 
     // Paced: one request every 1000/rate ms, whatever the answers; at most 500 in flight.
-    const paced = await measure(`paced phase (${rate}/s for ${duration} s)`, async (pick) => {
-      const inFlight = new Set<Promise<Sample>>();
-      const samples: Sample[] = [];
-      const t0 = performance.now();
-      for (let index = 0; index < rate * duration; index++) {
-        const due = t0 + (index * 1000) / rate;
-        const wait = due - performance.now();
-        if (wait > 0) await sleep(wait);
-        if (inFlight.size >= 500) await Promise.race(inFlight);
-        const [instance, contact] = pick();
-        const request = sendOne(instance, contact);
-        inFlight.add(request);
-        void request.then((sample) => (samples.push(sample), inFlight.delete(request)));
-      }
-      await Promise.all(inFlight);
-      return samples;
-    });
-
-    const capacity = await measure(`closed loop (${concurrency} clients for ${capacityDuration} s)`, async (pick) => {
-      const samples: Sample[] = [];
-      const deadline = performance.now() + capacityDuration * 1000;
-      await Promise.all(
-        Array.from({ length: concurrency }, async () => {
-          while (performance.now() < deadline) {
-            const [instance, contact] = pick();
-            samples.push(await sendOne(instance, contact));
-          }
-        }),
-      );
-      return samples;
-    });
+    const paced = await measure(`paced phase (${rate}/s for ${duration} s)`, () => client.ask<PhaseResult>({ type: 'paced', rate, duration, maxInFlight: 500 }));
+    // Closed loop: each client sends its next text as soon as the previous one is answered.
+    const capacity = await measure(`closed loop (${concurrency} clients for ${capacityDuration} s)`, () =>
+      client.ask<PhaseResult>({ type: 'closed', concurrency, duration: capacityDuration }),
+    );
 
     log('');
     const acceptMet = paced.accept.p99 <= target.acceptP99Ms;
