@@ -20,6 +20,7 @@ import type { WhatsAppSandbox } from './whatsapp-sandbox.ts';
  *   POST /control/create-group    { subject, creator, participants[], admins?[], announce? } → { jid }
  *   POST /control/send-group-text { groupJid, fromNumber, text, pushName? } → { id }
  *   POST /control/create-newsletter { name, owner, admins?[], subscribers?[] } → { jid }
+ *   POST /control/request-retry   { fromNumber, toNumber, messageId, timeoutMs? } → { message } (the re-sent proto.IMessage as JSON)
  *   POST /control/disconnect      { number, code }
  *   POST /control/reject-upgrades { count, status? }
  */
@@ -103,6 +104,15 @@ export function controlHandler(sandbox: WhatsAppSandbox) {
             ...(typeof body.pushName === 'string' ? { pushName: body.pushName } : {}),
           });
           return reply(200, { id });
+        }
+        case 'request-retry': {
+          const message = await sandbox.requestRetry({
+            fromNumber: str('fromNumber'),
+            toNumber: str('toNumber'),
+            messageId: str('messageId'),
+            ...(typeof body.timeoutMs === 'number' ? { timeoutMs: body.timeoutMs } : {}),
+          });
+          return reply(200, { message });
         }
         case 'disconnect': {
           const code = Number(body.code);

@@ -35,6 +35,7 @@ import {
   uintOfBytes,
 } from './stanzas.ts';
 import { SandboxGroups, SandboxNewsletters, SenderKeys, type CreateGroupInput, type CreateNewsletterInput } from './groups.ts';
+import { pollVoteMessage } from './poll-vote.ts';
 
 /**
  * A local fake of WhatsApp's edge that unmodified Baileys connects to through
@@ -128,6 +129,18 @@ export interface WhatsAppSandbox {
    * CDN (the linked device uploaded it through `media_conn`), by id; `undefined` without media.
    */
   outboundMedia(id: string): Promise<{ type: string; data: Buffer; media: Record<string, unknown> } | undefined>;
+  /**
+   * The contact `fromNumber`, who got the outbound message `messageId` from a linked device of
+   * `toNumber`, asks for it again with a retry receipt (count 1, its real registration id), as a
+   * phone does that could not decrypt it. Resolves with the message as the contact decrypts the
+   * device's re-send (same id; `outbound(toNumber)` keeps one record for it, `outboundMessage(id)`
+   * the re-sent content); rejects if the device is offline, re-sends nothing within `timeoutMs`
+   * (default 10 s; Baileys re-sends only what its cache or `getMessage` still has) or the re-send
+   * cannot be decrypted.
+   */
+  requestRetry(input: { fromNumber: string; toNumber: string; messageId: string; timeoutMs?: number }): Promise<proto.IMessage>;
+  /** Contact `fromNumber` votes on a poll `toNumber`'s device sent it (encrypted with the poll's secret); `[]` withdraws. */
+  votePoll(input: { toNumber: string; fromNumber: string; pollMessageId: string; options: string[] }): Promise<string>;
   /**
    * Whether a number is on WhatsApp for USync (`onWhatsApp`). Every well-formed number is, except
    * numbers starting with `999` (no such country code) and numbers set here to `false`.
@@ -269,6 +282,8 @@ class Sandbox implements WhatsAppSandbox {
   private readonly contacts = new Map<string, SignalParty>();
   private readonly unregistered = new Set<string>();
   private readonly outboundMessages = new Map<string, proto.IMessage>();
+  /** `requestRetry` callers waiting for the device's re-send, by message id. */
+  private readonly resendWaiters = new Map<string, (outcome: { message: proto.IMessage } | { error: string }) => void>();
   private readonly groups = new SandboxGroups();
   private readonly senderKeys = new SenderKeys();
   private readonly newsletters = new SandboxNewsletters();
@@ -447,6 +462,39 @@ class Sandbox implements WhatsAppSandbox {
     return this.media.decrypt(this.outboundMessages.get(id));
   }
 
+  async requestRetry(input: { fromNumber: string; toNumber: string; messageId: string; timeoutMs?: number }): Promise<proto.IMessage> {
+    const { fromNumber, toNumber, messageId, timeoutMs = 10_000 } = input;
+    const contactJid = userJid(fromNumber);
+    const device = this.devicesOf(toNumber).find((d) => d.outbound.some((r) => r.id === messageId && r.to === contactJid));
+    if (!device) throw new Error(`${toNumber} sent no message ${messageId} to ${fromNumber}`);
+    const [live] = this.sessionsOf(device).slice(-1);
+    if (!live || live.silent) throw new Error(`${device.jid} is not connected: no socket to send the retry receipt to`);
+    if (this.resendWaiters.has(messageId)) throw new Error(`a retry of ${messageId} is already pending`);
+    const resent = new Promise<proto.IMessage>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.resendWaiters.delete(messageId);
+        reject(new Error(`${device.jid} did not re-send ${messageId} within ${timeoutMs} ms of ${fromNumber}'s retry receipt`));
+      }, timeoutMs);
+      this.resendWaiters.set(messageId, (outcome) => {
+        clearTimeout(timer);
+        this.resendWaiters.delete(messageId);
+        if ('message' in outcome) resolve(outcome.message);
+        else reject(new Error(`${fromNumber} could not decrypt the re-sent ${messageId}: ${outcome.error}`));
+      });
+    });
+    // What WhatsApp relays from the contact's phone (Baileys' own `sendRetryRequest` builds the
+    // same). Count 1 with the registration id the device's session already has: Baileys keeps
+    // that id, fetches a fresh bundle of the contact anyway (assertSessions with force) and
+    // re-sends as a pkmsg on a new session, which the contact's store accepts.
+    live.send(
+      node('receipt', { from: contactJid, id: messageId, type: 'retry', t: nowSeconds() }, [
+        node('retry', { count: '1', id: messageId, t: nowSeconds(), v: '1', error: '0' }),
+        node('registration', {}, bigEndian(this.party(fromNumber).registrationId, 4)),
+      ]),
+    );
+    return resent;
+  }
+
   outbound(number: string): OutboundMessage[] {
     return this.devicesOf(number).flatMap((d) => d.outbound);
   }
@@ -497,6 +545,18 @@ class Sandbox implements WhatsAppSandbox {
 
   async sendMessage(input: { toNumber: string; fromNumber: string; message: proto.IMessage; pushName?: string }): Promise<string> {
     return this.sendInbound(input, input.message, { text: messageText(input.message) ?? '' });
+  }
+
+  /**
+   * Contact `fromNumber` votes on poll `pollMessageId`, which the linked device of `toNumber` sent
+   * it (encrypted with the poll's secret, as WhatsApp clients do: poll-vote.ts); `options: []`
+   * withdraws the vote. Returns the vote message's id.
+   */
+  async votePoll(input: { toNumber: string; fromNumber: string; pollMessageId: string; options: string[] }): Promise<string> {
+    const poll = this.outboundMessages.get(input.pollMessageId);
+    if (!poll) throw new Error(`no message ${input.pollMessageId} was sent through the sandbox`);
+    const message = pollVoteMessage({ poll, pollMessageId: input.pollMessageId, pollCreatorJid: `${input.toNumber}@s.whatsapp.net`, voterJid: `${input.fromNumber}@s.whatsapp.net`, options: input.options });
+    return this.sendInbound(input, message, { text: '' });
   }
 
   async sendGroupText(input: { groupJid: string; fromNumber: string; text: string; pushName?: string }): Promise<string> {
@@ -914,6 +974,7 @@ class Sandbox implements WhatsAppSandbox {
     const record: OutboundMessage = { id, to: recipientNumber ? userJid(recipientNumber) : to };
     const nativeFlow = children(children(children(stanza).find((part) => part.tag === 'biz')).find((part) => part.tag === 'interactive')).find((part) => part.tag === 'native_flow');
     if (nativeFlow?.attrs.name) record.nativeFlow = nativeFlow.attrs.name;
+    let decrypted: proto.IMessage | undefined;
     for (const copy of copies) {
       const target = parseJid(copy.attrs.jid);
       const enc = child(copy, 'enc');
@@ -933,6 +994,7 @@ class Sandbox implements WhatsAppSandbox {
         if (number === recipientNumber) {
           record.text = messageText(message);
           this.outboundMessages.set(id, message);
+          decrypted = message;
         }
       } catch (error) {
         this.log.warn({ err: error, id, to: copy.attrs.jid }, 'simulated device could not decrypt');
@@ -949,7 +1011,17 @@ class Sandbox implements WhatsAppSandbox {
       this.outboundMessages.set(id, message);
       record.text = messageText(message);
     }
-    if (isContactChat || senderKeyMessage || isChannelPost) device.outbound.push(record);
+    // A re-send (the answer to a retry receipt) has the same id: still one record per message,
+    // showing how the latest copy fared.
+    const earlier = device.outbound.find((r) => r.id === id && r.to === record.to);
+    if (earlier) {
+      if (record.text !== undefined) earlier.text = record.text;
+      if (record.error === undefined) delete earlier.error;
+      else earlier.error = record.error;
+    } else if (isContactChat || senderKeyMessage || isChannelPost) device.outbound.push(record);
+    const waiter = isContactChat ? this.resendWaiters.get(id) : undefined;
+    if (waiter && decrypted) waiter({ message: decrypted });
+    else if (waiter && record.error) waiter({ error: record.error });
     conn.send(node('ack', { class: 'message', id, from: to, t: nowSeconds() }));
     const receipts = this.options.receipts === undefined ? { deliveredMs: 300, readMs: 1000 } : this.options.receipts;
     if (!isContactChat || receipts === null || record.error) return;
