@@ -9,6 +9,7 @@ import makeWASocket, {
   type UserFacingSocketConfig,
   type WAMessage,
   type WASocket,
+  type proto,
 } from '@whiskeysockets/baileys';
 import { HttpsProxyAgent } from 'https-proxy-agent';
 import asyncHooks, { AsyncLocalStorage } from 'node:async_hooks';
@@ -21,6 +22,7 @@ import type { WaMessageEvent } from '../../shared/domain/ports/media.port.ts';
 import type { Dispatcher } from 'undici';
 import { mediaDispatcher, mediaSourceOf } from './media-download.ts';
 import { statusName, toMessageExchange } from './message-mapper.ts';
+import { decodedMessage, decryptedPollVote, encodedMessage, pollKeyOf } from './poll-votes.ts';
 import { armWriteBehind, durabilityOf } from './write-behind.ts';
 import { GroupMetadataCache, groupInfoOf, newsletterRoleOf } from './group-info.ts';
 import { isRelayContent, relaySend } from './relay-content.ts';
@@ -242,6 +244,9 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
           fireInitQueries: true,
           generateHighQualityLinkPreview: false,
           cachedGroupMetadata: async (jid) => groups.get(jid),
+          // Re-sends on a recipient's retry receipt come from the message store (the lean runner
+          // keeps no recent-message cache; a restarted one has none either).
+          getMessage: async (key) => (key.id ? storedOrRecent(key.id) : undefined),
           ...proxySettings(options.proxy),
         }),
       );
@@ -328,6 +333,8 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
           if (key.fromMe && ownSends.delete(key.id)) continue;
           const text = message.message?.conversation ?? message.message?.extendedTextMessage?.text ?? null;
           const media = mediaSourceOf(message, { mediaOrigin: factory.mediaOrigin, dispatcher: downloads });
+          const exchange = toMessageExchange(message, selfJid());
+          const pollKey = pollKeyOf(message);
           const event: WaMessageEvent = {
             type: 'message',
             key: { remoteJid: key.remoteJid, id: key.id, participant: key.participant ?? undefined, fromMe: key.fromMe === true },
@@ -336,8 +343,24 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
             isHistory: false,
             text,
             pushName: message.pushName ?? null,
-            exchange: toMessageExchange(message, selfJid()),
+            exchange,
+            ...(message.message ? { raw: encodedMessage(message.message) } : {}),
             ...(media ? { media } : {}),
+            // A poll vote is read with the poll it answers (poll-votes.ts); one that cannot be stays `unknown`.
+            ...(exchange && pollKey?.id
+              ? {
+                  complete: async () => {
+                    const poll = await storedOrRecent(pollKey.id as string).catch((error: unknown) => {
+                      factory.logger.warn('poll for a vote not read from the store', { instanceId: options.instanceId, error: String(error) });
+                      return undefined;
+                    });
+                    const vote = poll ? decryptedPollVote(message, poll, selfJid() ?? '') : null;
+                    if (!vote) return;
+                    exchange.type = 'poll_vote';
+                    exchange.content = { pollMessageId: vote.pollMessageId, selectedOptions: vote.selectedOptions };
+                  },
+                }
+              : {}),
           };
           emit(event);
           // A receipt merged into the upsert (it arrived before Baileys emitted the message).
@@ -349,6 +372,13 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
       });
       // API sends (`send`): ids whose own-event echo is skipped, and waiters for WhatsApp's server ack.
       const ownSends = new Set<string>();
+      /**
+       * What was just sent, for a minute: the sender stores it (with its WhatsApp form) only after
+       * the ack, and a retry receipt or a vote on a poll can come sooner than that write.
+       */
+      const recentSends = new Map<string, proto.IMessage>();
+      const storedOrRecent = async (id: string): Promise<proto.IMessage | undefined> =>
+        recentSends.get(id) ?? (options.storedMessage ? decodedMessage(await options.storedMessage(id)) : undefined);
       const ackWaiters = new Map<string, (error: string | null) => void>();
       sock.ws.on('CB:ack,class:message', (node: { attrs: Record<string, string> }) => {
         ackWaiters.get(node.attrs.id ?? '')?.(node.attrs.error ?? null);
@@ -437,12 +467,16 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
                   ...(options.backgroundColor ? { backgroundColor: options.backgroundColor } : {}),
                   ...(options.font !== undefined ? { font: options.font } : {}),
                 });
+            if (sent?.message) {
+              recentSends.set(id, sent.message);
+              setTimeout(() => recentSends.delete(id), 60_000).unref();
+            }
             const error = await acked;
             if (error !== null) throw Object.assign(new Error(`WhatsApp refused the message (error ${error})`), { code: error });
             // The upload's URL (spec §2.3.1 `mediaUrl`): on the media part of the message as sent.
             const message = sent?.message;
             const media = message?.imageMessage ?? message?.videoMessage ?? message?.audioMessage ?? message?.documentMessage ?? message?.stickerMessage;
-            return { mediaUrl: media?.url ?? null };
+            return { mediaUrl: media?.url ?? null, ...(message ? { raw: encodedMessage(message) } : {}) };
           } catch (error) {
             ownSends.delete(id);
             const status = (error as { output?: { statusCode?: number } }).output?.statusCode;

@@ -371,7 +371,7 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
     let media: OutgoingFile | null = null;
     /** Group/channel checks, resolved mentions, link preview, interactive and status content (send-extras.ts). */
     let extras: SendExtras | null = null;
-    let sentMedia: { mediaUrl: string | null } | void = undefined;
+    let sentMedia: { mediaUrl: string | null; raw?: Uint8Array } | void = undefined;
     /** The `checked` write, awaited with the journal's `sending` mark (one round trip less when nothing waits in between). */
     let checked: Promise<unknown> = Promise.resolve();
     try {
@@ -465,7 +465,7 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
         // The outcome first: the API is waiting for it; the store follows within a round trip or two
         // (a stop in between is repaired by `recover`, which moves the stored status to `sent`).
         await record(command.instanceId, send.messageId, { state: 'sent', chatJid, at: now(), ...(extras && extras.mentions.length > 0 ? { mentions: extras.mentions } : {}), ...(extras?.groupName ? { groupName: extras.groupName } : {}), ...(media ? { media: { mimeType: media.mimeType, size: media.size, ...(media.seconds === null ? {} : { seconds: media.seconds }), ...(sentMedia?.mediaUrl ? { url: sentMedia.mediaUrl } : {}) } } : {}) });
-        if (stored) await deps.messages.save(stored).catch((error: unknown) => deps.logger.error('message not stored', { instanceId: command.instanceId, error: String(error) }));
+        if (stored) await deps.messages.save(sentMedia?.raw ? { ...stored, raw: sentMedia.raw } : stored).catch((error: unknown) => deps.logger.error('message not stored', { instanceId: command.instanceId, error: String(error) }));
         await deps.messages.updateStatus(command.instanceId, send.messageId, 'sent', now()).catch(() => false);
         await publish(ref, 'message.exchange', { id: send.messageId, message: exchange });
         await closeJournal(command, send.messageId);

@@ -166,11 +166,11 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
   };
 
   /** Stored before it is published, so a client reacting to the event finds it; a failure is logged. */
-  const storeMessage = async (session: Pick<Session, 'ref'>, exchange: Record<string, unknown>, isHistory: boolean) => {
+  const storeMessage = async (session: Pick<Session, 'ref'>, exchange: Record<string, unknown>, isHistory: boolean, raw?: Uint8Array) => {
     if (!deps.messages) return;
     const message = storedMessageOf(session.ref.instanceId, exchange, { isHistory, now: rfc3339(deps.clock.now()) });
     if (!message) return;
-    await deps.messages.save(message).catch((error: unknown) => deps.logger.error('message not stored', { instanceId: session.ref.instanceId, error: String(error) }));
+    await deps.messages.save(raw ? { ...message, raw } : message).catch((error: unknown) => deps.logger.error('message not stored', { instanceId: session.ref.instanceId, error: String(error) }));
   };
 
   const storeReceipt = async (session: Pick<Session, 'ref'>, messageId: string, receipt: string, at: string) => {
@@ -330,6 +330,7 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
     const generation = session.generation;
     await record(session, 'connecting', reason);
     let handling = 0;
+    const rawMessage = deps.messages?.rawMessage?.bind(deps.messages);
     session.conn = deps.factory.open({
       instanceId: instance.id,
       auth: auth.state,
@@ -337,6 +338,7 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
       settings: instance.settings,
       proxy: proxyOf(instance, cipher),
       historyDays: session.linking?.historyDays ?? null,
+      ...(rawMessage ? { storedMessage: (messageId: string) => rawMessage(instance.id, messageId) } : {}),
       onEvent: (event) => {
         if (session.generation !== generation) return;
         handling += 1;
@@ -458,8 +460,9 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
         const exchange = event.exchange;
         if (exchange && !filtered) {
           emitLater(session, async () => {
+            await event.complete?.();
             await deps.media?.(session.ref, event);
-            await storeMessage(session, exchange, event.isHistory);
+            await storeMessage(session, exchange, event.isHistory, event.raw);
             if (!event.isHistory) await publish(session, 'message.exchange', { id: event.key.id, message: exchange });
           });
         }

@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   messageRetentionSeconds,
   statusRank,
@@ -34,7 +34,9 @@ export const createDynamoMessageStore = ({ doc, tableName }: DynamoContext, opti
     async save(message: StoredMessage) {
       const ttl = secondsOf(clock.now()) + retention;
       const key = keys.message(message.instanceId, message.timestamp, message.messageId);
-      const { instanceId: _instanceId, status, statusAt, ...fields } = message;
+      const { instanceId: _instanceId, status, statusAt, raw, ...fields } = message;
+      // The WhatsApp form goes on the status item, which is only ever updated: a later re-store
+      // without it (the API's `pending`, racing the runner's) cannot drop it.
       // One caller's two items are written together (one transaction, possibly with other messages).
       await batcher.write([
         { Put: { TableName: tableName, Item: { ...key, entity: 'message', v: 1, ...fields, ttl } } },
@@ -45,8 +47,9 @@ export const createDynamoMessageStore = ({ doc, tableName }: DynamoContext, opti
             Key: keys.messageStatus(message.instanceId, message.messageId),
             UpdateExpression:
               'SET entity = :entity, v = :v, messageSk = :sk, direction = :direction, chatJid = :chat, #ttl = :ttl, ' +
-              '#status = if_not_exists(#status, :status), statusRank = if_not_exists(statusRank, :rank), statusAt = if_not_exists(statusAt, :at)',
-            ExpressionAttributeNames: { '#ttl': 'ttl', '#status': 'status' },
+              '#status = if_not_exists(#status, :status), statusRank = if_not_exists(statusRank, :rank), statusAt = if_not_exists(statusAt, :at)' +
+              (raw ? ', #raw = :raw' : ''),
+            ExpressionAttributeNames: { '#ttl': 'ttl', '#status': 'status', ...(raw ? { '#raw': 'raw' } : {}) },
             ExpressionAttributeValues: {
               ':entity': 'message_status',
               ':v': 1,
@@ -57,6 +60,7 @@ export const createDynamoMessageStore = ({ doc, tableName }: DynamoContext, opti
               ':status': status,
               ':rank': statusRank[status],
               ':at': statusAt,
+              ...(raw ? { ':raw': raw } : {}),
             },
           },
         },
@@ -80,6 +84,15 @@ export const createDynamoMessageStore = ({ doc, tableName }: DynamoContext, opti
         if (error instanceof ConditionalCheckFailedException) return false;
         throw error;
       }
+    },
+
+    async rawMessage(instanceId: string, messageId: string) {
+      const out = await doc.send(
+        new GetCommand({ TableName: tableName, Key: keys.messageStatus(instanceId, messageId), ProjectionExpression: '#raw, #ttl', ExpressionAttributeNames: { '#raw': 'raw', '#ttl': 'ttl' } }),
+      );
+      const item = out.Item;
+      if (!item || (typeof item.ttl === 'number' && item.ttl <= secondsOf(clock.now()))) return null;
+      return item.raw instanceof Uint8Array ? item.raw : null;
     },
 
     async summaries(instanceId: string) {

@@ -39,6 +39,13 @@ export interface StoredMessage extends MessageSummary {
   instanceId: string;
   /** The contract's `message.exchange` `data.message`, verbatim. */
   exchange: Record<string, unknown>;
+  /**
+   * The message as WhatsApp has it (`proto.Message`, encoded), where the runner knows it: what
+   * Baileys' `getMessage` serves — a re-send when a recipient's device asks again (retry
+   * receipt), and the poll a vote answers (its secret decrypts the vote). Kept once stored: a
+   * later re-store without it (the API's `pending`) does not remove it.
+   */
+  raw?: Uint8Array;
 }
 
 const chatTypes: readonly ChatType[] = ['private', 'group', 'newsletter', 'status'];

@@ -8,4 +8,9 @@ export interface MessageStore {
   updateStatus(instanceId: string, messageId: string, status: MessageStatus, at: string): Promise<boolean>;
   /** Every unexpired message of the instance, oldest first, with its current status. */
   summaries(instanceId: string): Promise<MessageSummary[]>;
+  /**
+   * The stored WhatsApp form of a message (`StoredMessage.raw`), for Baileys' `getMessage`;
+   * `null` when unknown, expired or stored without it. Optional so that test doubles need not serve it.
+   */
+  rawMessage?(instanceId: string, messageId: string): Promise<Uint8Array | null>;
 }

@@ -28,7 +28,7 @@ export interface WaConnection {
    * Optional so that scripted doubles need not implement sending.
    */
   /** Sends and waits for the server's ack; resolves the URL WhatsApp issued for an uploaded media, if any. */
-  send?(toJid: string, content: WaOutgoingContent, options: WaSendOptions): Promise<{ mediaUrl: string | null } | void>;
+  send?(toJid: string, content: WaOutgoingContent, options: WaSendOptions): Promise<{ mediaUrl: string | null; raw?: Uint8Array } | void>;
   /** Which of these user JIDs are on WhatsApp (one USync query). */
   onWhatsApp?(jids: string[]): Promise<{ jid: string; exists: boolean }[]>;
   /** Chat state in one chat: "typing…" (`composing`) or stopped (`paused`). */
@@ -102,6 +102,13 @@ export type WaEvent =
       pushName: string | null;
       /** The contract's `message.exchange` `data.message`, or `null` for protocol-only messages. */
       exchange: Record<string, unknown> | null;
+      /** The message as WhatsApp has it (`proto.Message`, encoded), stored for `getMessage`. */
+      raw?: Uint8Array;
+      /**
+       * What must happen before `exchange` is complete and may be stored and published (a poll
+       * vote is decrypted with the poll it answers, read from the store); it fills `exchange` in.
+       */
+      complete?: () => Promise<void>;
     }
   /** Group and label changes, already in the contract's `data` shape (spec §3.2). */
   | { type: 'notice'; event: 'group.flow' | 'label.update'; data: Record<string, unknown> }
@@ -118,6 +125,11 @@ export interface WaConnectionOptions {
   /** Days of history to request at the first pairing; `null` = as settings say. */
   historyDays: number | null;
   onEvent: (event: WaEvent) => void;
+  /**
+   * A message this instance sent or received, as stored (`StoredMessage.raw`): Baileys'
+   * `getMessage` (re-sends on retry receipts) and poll-vote decryption. Optional.
+   */
+  storedMessage?: (messageId: string) => Promise<Uint8Array | null>;
   /**
    * Events of this connection handed to `onEvent` and not yet done with (stored and published):
    * an adapter that reads faster than that pauses reading while it is high. Optional.

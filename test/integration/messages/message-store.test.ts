@@ -109,6 +109,24 @@ describe('DynamoDB message store', () => {
     ]);
   });
 
+  it('serves a message’s WhatsApp form by id, keeps it through a re-store without it, and forgets it when expired', async () => {
+    // Prepare
+    const instanceId = randomUUID();
+    const raw = Uint8Array.from([0x0a, 0x02, 0x6f, 0x69]);
+    const later = createDynamoMessageStore({ doc, tableName }, { clock: { now: () => new Date(NOW.getTime() + (messageRetentionSeconds + 1) * 1000) } });
+
+    // Act: the runner stores it with its WhatsApp form; the API's `pending` store lands after it.
+    await store.save({ ...message(instanceId, 'R1'), raw });
+    await store.save({ ...message(instanceId, 'R1'), status: 'pending' });
+    await store.save(message(instanceId, 'R2'));
+
+    // Assess
+    expect(await store.rawMessage?.(instanceId, 'R1')).toEqual(raw);
+    expect(await store.rawMessage?.(instanceId, 'R2')).toBeNull();
+    expect(await store.rawMessage?.(instanceId, 'unknown')).toBeNull();
+    expect(await later.rawMessage?.(instanceId, 'R1')).toBeNull();
+  });
+
   it('deleting the instance deletes its messages', async () => {
     // Prepare
     const context = { doc, tableName };

@@ -1,18 +1,15 @@
-import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ulid } from 'ulid';
-import { createDynamoIdempotencyStore } from '../../../shared/adapters/dynamodb/idempotency-store.dynamodb.ts';
 import { createDynamoMessageStore } from '../../../shared/adapters/dynamodb/message-store.dynamodb.ts';
 import { createDynamoSendJournal } from '../../../shared/adapters/dynamodb/send-journal.dynamodb.ts';
-import { createDynamoQuotedMessageLookup, createDynamoSendOutcomeStore } from '../../../shared/adapters/dynamodb/send-tracking.dynamodb.ts';
+import { createDynamoSendOutcomeStore } from '../../../shared/adapters/dynamodb/send-tracking.dynamodb.ts';
 import type { CommandBus, SessionCommand } from '../../../shared/domain/fleet/commands.ts';
 import { shardOf } from '../../../shared/domain/fleet/fleet.ts';
 import type { InstanceRecord } from '../../../shared/domain/instance/instance.ts';
 import type { JournaledSendCommand } from '../../../shared/domain/messages/send-journal.ts';
-import { parseSendRequest } from '../../../shared/domain/messages/send.schemas.ts';
-import { sendMessage, type SendMessageDeps } from '../../../shared/domain/use-cases/send-message.use-cases.ts';
 import type { Runner } from '../../../session-runner/runner.ts';
 import { FLEET_SHARDS, startFleet, waitFor, type Fleet } from '../../support/fleet.ts';
+import { sendThroughApi } from '../../support/fleet-send.ts';
 
 /**
  * A runner that stops with sends it took off the queue (issue 5): only the send journal knows
@@ -40,23 +37,7 @@ describe('sends of a runner that stops mid-send', () => {
   const journal = () => createDynamoSendJournal(fleet.dynamo);
   const shard = () => shardOf(instance.id, FLEET_SHARDS);
   /** The API's send use case against the fleet's table and queues; `sentWaitMs` short: answer `queued` without waiting for pacing. */
-  const send = async (body: Record<string, unknown>, options: { bus?: CommandBus; sentWaitMs?: number } = {}) => {
-    const deps: SendMessageDeps = {
-      bus: options.bus ?? fleet.bus,
-      clock: { now: () => new Date() },
-      ids: { uuid: randomUUID, ulid: () => ulid() },
-      messages: messages(),
-      outcomes: outcomes(),
-      findQuoted: createDynamoQuotedMessageLookup(fleet.dynamo),
-      idempotency: createDynamoIdempotencyStore(fleet.dynamo),
-      randomHex: () => randomBytes(8).toString('hex'),
-      ...(options.sentWaitMs === undefined ? {} : { sentWaitMs: options.sentWaitMs }),
-    };
-    const aggregate = await fleet.instances.get(fleet.accountId, instance.name);
-    if (!aggregate) throw new Error('instance is gone');
-    const { response } = await sendMessage(deps, aggregate, parseSendRequest('text', body), { route: 'POST /api/message/text', body });
-    return response.body as { status: string; data: { messageId: string } };
-  };
+  const send = (body: Record<string, unknown>, options: { bus?: CommandBus; sentWaitMs?: number } = {}) => sendThroughApi(fleet, instance, body, options);
   const receivedBy = (digits: string) => fleet.sandbox.outbound(selfNumber).filter((message) => message.to === `${digits}@s.whatsapp.net`);
   /** The stored message's status (the store the chat status route reads). */
   const statusOf = async (messageId: string) => (await messages().summaries(instance.id)).find((message) => message.messageId === messageId)?.status;
