@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestStack, type TestStack } from '../support/stack.ts';
 import { waitFor } from '../support/wait-for.ts';
+import { startHookReceiver, type Hook } from '../support/hook-receiver.ts';
 
 /**
  * Stickers (spec §2.3 #21) and voice notes (#20 with `mediaType: "audio"`, `isVoice` true by
@@ -16,11 +17,6 @@ import { waitFor } from '../support/wait-for.ts';
  * upload) → the WhatsApp sandbox, whose contact downloads the media from the sandbox's CDN and
  * decrypts it. The test reads what the contact got: a 512×512 WebP sticker, an OGG/Opus voice note.
  */
-
-interface Hook {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- event payloads are asserted field by field
-  body: { event: string; instanceData: { instance: string }; data: Record<string, any> };
-}
 
 const run = promisify(execFile);
 
@@ -33,10 +29,10 @@ const pixelAt = async (image: Buffer, x: number, y: number) => {
 
 describe('stickers and voice notes through the sandbox', () => {
   let stack: TestStack;
-  let receiver: Server;
+  let receiver: Awaited<ReturnType<typeof startHookReceiver>>;
   let files: Server;
   let filesUrl = '';
-  const hooks: Hook[] = [];
+  let hooks: Hook[] = [];
   const served = new Map<string, Buffer>();
   const tokens = new Map<string, string>();
   let selfNumber = '';
@@ -82,24 +78,17 @@ describe('stickers and voice notes through the sandbox', () => {
     });
     await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
     filesUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
-    receiver = createServer((req, res) => {
-      let body = '';
-      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      req.on('end', () => {
-        hooks.push({ body: JSON.parse(body) });
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    receiver = await startHookReceiver();
+    hooks = receiver.hooks;
     stack = await startTestStack({ ZAPFLEET_DRIVER: 'sandbox', ZAPFLEET_SANDBOX_SCAN_MS: '200' }, { defaultRateLimits: { global: 100_000 } });
-    const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    const hookUrl = receiver.url;
     await Promise.all([connect('converter', hookUrl), connect('converter-refusals', hookUrl)]);
     const listed = await stack.call('GET', '/api/instance/list', { token: tokens.get('converter') });
     selfNumber = (listed.body.instances[0].numberJid as string).split('@')[0] as string;
   }, 90_000);
   afterAll(async () => {
     await stack?.stop();
-    await new Promise((resolve) => receiver?.close(resolve));
+    await receiver?.close();
     await new Promise((resolve) => files?.close(resolve));
   });
 

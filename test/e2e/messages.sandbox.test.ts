@@ -5,21 +5,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OutboundMessage } from '../../local/sandbox/whatsapp-sandbox.ts';
 import { startTestStack, type TestStack } from '../support/stack.ts';
 import { waitFor } from '../support/wait-for.ts';
+import { linkSandboxInstance, startHookReceiver, type Hook } from '../support/hook-receiver.ts';
 
 /**
  * The send routes (spec §2.3) end to end: HTTP → API (stores pending, enqueues) → the in-process
  * runner (real Baileys) → the WhatsApp sandbox, whose simulated contacts decrypt what they got.
  */
 
-interface Hook {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- event payloads are asserted field by field
-  body: { event: string; data: Record<string, any> };
-}
-
 describe('sending messages through the sandbox', () => {
   let stack: TestStack;
-  let receiver: Server;
-  const hooks: Hook[] = [];
+  let receiver: Awaited<ReturnType<typeof startHookReceiver>>;
+  let hooks: Hook[] = [];
   let token = '';
   let selfNumber = '';
 
@@ -29,30 +25,14 @@ describe('sending messages through the sandbox', () => {
     stack.call('POST', `/api/message/${kind}/${options.instance ?? 'sender'}`, { token: options.token ?? token, body, ...(options.headers ? { headers: options.headers } : {}) });
 
   beforeAll(async () => {
-    receiver = createServer((req, res) => {
-      let body = '';
-      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      req.on('end', () => {
-        hooks.push({ body: JSON.parse(body) });
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    receiver = await startHookReceiver();
+    hooks = receiver.hooks;
     stack = await startTestStack({ ZAPFLEET_DRIVER: 'sandbox', ZAPFLEET_SANDBOX_SCAN_MS: '200' }, { defaultRateLimits: { global: 100_000 } });
-    const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-    const created = await stack.call('POST', '/api/instance/new', { token: stack.accountToken, body: { name: 'sender', webhookEnabled: true, webhookURL: hookUrl } });
-    token = created.body.instance.token as string;
-    await stack.call('GET', '/api/instance/connect/sender', { token });
-    const instance = await waitFor(async () => {
-      const listed = await stack.call('GET', '/api/instance/list', { token });
-      const found = listed.body.instances?.[0];
-      return found?.status === 'connected' ? found : null;
-    }, 'the instance to connect');
-    selfNumber = (instance.numberJid as string).split('@')[0] as string;
+    ({ token, number: selfNumber } = await linkSandboxInstance(stack, 'sender', receiver.url));
   }, 90_000);
   afterAll(async () => {
     await stack?.stop();
-    await new Promise((resolve) => receiver?.close(resolve));
+    await receiver?.close();
   });
 
   it('sends a text: 200 with the contract shape and status sent, the contact gets exactly that text, it is stored and emitted', async () => {

@@ -1,8 +1,7 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestStack, type TestStack } from '../support/stack.ts';
 import { waitFor } from '../support/wait-for.ts';
+import { linkSandboxInstance, startHookReceiver, type Hook } from '../support/hook-receiver.ts';
 
 /**
  * What the issue 5 checklist asks of every send, beyond the text cases of messages.sandbox.test.ts:
@@ -11,18 +10,13 @@ import { waitFor } from '../support/wait-for.ts';
  * an instance that was connected and lost its session.
  */
 
-interface Hook {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- event payloads are asserted field by field
-  body: { event: string; data: Record<string, any> };
-}
-
 /** A 1×1 PNG. */
 const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
 
 describe('send events through the sandbox', () => {
   let stack: TestStack;
-  let receiver: Server;
-  const hooks: Hook[] = [];
+  let receiver: Awaited<ReturnType<typeof startHookReceiver>>;
+  let hooks: Hook[] = [];
   const tokens = new Map<string, string>();
   const numbers = new Map<string, string>();
 
@@ -40,33 +34,21 @@ describe('send events through the sandbox', () => {
     return listed.body.instances?.[0];
   };
   const link = async (name: string, hookUrl: string) => {
-    const created = await stack.call('POST', '/api/instance/new', { token: stack.accountToken, body: { name, webhookEnabled: true, webhookURL: hookUrl } });
-    tokens.set(name, created.body.instance.token as string);
-    await stack.call('GET', `/api/instance/connect/${name}`, { token: tokens.get(name) as string });
-    const instance = await waitFor(async () => {
-      const found = await statusOf(name);
-      return found?.status === 'connected' ? found : null;
-    }, `${name} to connect`);
-    numbers.set(name, (instance.numberJid as string).split('@')[0] as string);
+    const { token, number } = await linkSandboxInstance(stack, name, hookUrl);
+    tokens.set(name, token);
+    numbers.set(name, number);
   };
 
   beforeAll(async () => {
-    receiver = createServer((req, res) => {
-      let body = '';
-      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      req.on('end', () => {
-        hooks.push({ body: JSON.parse(body) });
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    receiver = await startHookReceiver();
+    hooks = receiver.hooks;
     stack = await startTestStack({ ZAPFLEET_DRIVER: 'sandbox', ZAPFLEET_SANDBOX_SCAN_MS: '200' }, { defaultRateLimits: { global: 100_000 } });
-    const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    const hookUrl = receiver.url;
     await Promise.all([link('kinds', hookUrl), link('dropped', hookUrl)]);
   }, 90_000);
   afterAll(async () => {
     await stack?.stop();
-    await new Promise((resolve) => receiver?.close(resolve));
+    await receiver?.close();
   });
 
   it('emits exactly one outgoing message.exchange per send for a location, a contact, a poll, a reaction and an image', async () => {

@@ -1,8 +1,7 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestStack, type TestStack } from '../support/stack.ts';
 import { waitFor } from '../support/wait-for.ts';
+import { linkSandboxInstance, startHookReceiver, type Hook } from '../support/hook-receiver.ts';
 
 /**
  * What the stack serves to WhatsApp itself (issue 5: Baileys' `getMessage`), through the API:
@@ -13,15 +12,10 @@ import { waitFor } from '../support/wait-for.ts';
  * test/integration/session-runner/stored-messages-handover.test.ts.
  */
 
-interface Hook {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- event payloads are asserted field by field
-  body: { event: string; data: Record<string, any>; instanceData: { instance: string } };
-}
-
 describe('stored messages served to WhatsApp', () => {
   let stack: TestStack;
-  let receiver: Server;
-  const hooks: Hook[] = [];
+  let receiver: Awaited<ReturnType<typeof startHookReceiver>>;
+  let hooks: Hook[] = [];
   const tokens = new Map<string, string>();
   const numbers = new Map<string, string>();
 
@@ -29,36 +23,23 @@ describe('stored messages served to WhatsApp', () => {
   const incoming = (instance: string, messageId: string) =>
     hooks.find((hook) => hook.body.event === 'message.exchange' && hook.body.instanceData.instance === instance && hook.body.data.id === messageId)?.body.data.message;
   const link = async (name: string, hookUrl: string) => {
-    const created = await stack.call('POST', '/api/instance/new', { token: stack.accountToken, body: { name, webhookEnabled: true, webhookURL: hookUrl } });
-    tokens.set(name, created.body.instance.token as string);
-    await stack.call('GET', `/api/instance/connect/${name}`, { token: tokens.get(name) as string });
-    const instance = await waitFor(async () => {
-      const listed = await stack.call('GET', '/api/instance/list', { token: tokens.get(name) as string });
-      const found = listed.body.instances?.[0];
-      return found?.status === 'connected' ? found : null;
-    }, `${name} to connect`);
-    numbers.set(name, (instance.numberJid as string).split('@')[0] as string);
+    const { token, number } = await linkSandboxInstance(stack, name, hookUrl);
+    tokens.set(name, token);
+    numbers.set(name, number);
   };
   const vote = (instance: string, contact: string, pollMessageId: string, options: string[]) =>
     (stack.sandbox as NonNullable<TestStack['sandbox']>).votePoll({ toNumber: numbers.get(instance) as string, fromNumber: contact, pollMessageId, options });
 
   beforeAll(async () => {
-    receiver = createServer((req, res) => {
-      let body = '';
-      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      req.on('end', () => {
-        hooks.push({ body: JSON.parse(body) });
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    receiver = await startHookReceiver();
+    hooks = receiver.hooks;
     stack = await startTestStack({ ZAPFLEET_DRIVER: 'sandbox', ZAPFLEET_SANDBOX_SCAN_MS: '200' }, { defaultRateLimits: { global: 100_000 } });
-    const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    const hookUrl = receiver.url;
     await Promise.all([link('pollster', hookUrl), link('bystander', hookUrl)]);
   }, 90_000);
   afterAll(async () => {
     await stack?.stop();
-    await new Promise((resolve) => receiver?.close(resolve));
+    await receiver?.close();
   });
 
   it('sends a message again when the recipient asks for it with a retry receipt', async () => {

@@ -8,7 +8,7 @@ import type { InstanceRecord } from '../../shared/domain/instance/instance.ts';
 import { parseSendRequest } from '../../shared/domain/messages/send.schemas.ts';
 import type { SendKind } from '../../shared/domain/messages/send.schemas.ts';
 import { sendMessage, type SendMessageDeps } from '../../shared/domain/use-cases/send-message.use-cases.ts';
-import type { Fleet } from './fleet.ts';
+import { waitFor, type Fleet } from './fleet.ts';
 
 /**
  * `POST /api/message/<kind>/:instance` as the API runs it (the send use case against the fleet's
@@ -37,4 +37,15 @@ export const sendThroughApi = async (
   if (!aggregate) throw new Error('instance is gone');
   const { response } = await sendMessage(deps, aggregate, parseSendRequest(kind, body), { route: `POST /api/message/${kind}`, body });
   return response.body as { status: string; data: { messageId: string } };
+};
+
+/** Creates instance `name`, connects it (the sandbox phone scans) and waits until it is connected: the instance and its number (digits). */
+export const connectedInstance = async (fleet: Fleet, name: string): Promise<{ instance: InstanceRecord; number: string }> => {
+  const instance = await fleet.createInstance(name);
+  await fleet.connect(instance);
+  const connected = await waitFor(async () => {
+    const current = await fleet.instance(instance);
+    return current.status === 'connected' && current.numberJid ? current : null;
+  }, `${name} to connect`);
+  return { instance, number: (connected.numberJid as string).split('@')[0] as string };
 };

@@ -9,7 +9,7 @@ import type { InstanceRecord } from '../../../shared/domain/instance/instance.ts
 import type { JournaledSendCommand } from '../../../shared/domain/messages/send-journal.ts';
 import type { Runner } from '../../../session-runner/runner.ts';
 import { FLEET_SHARDS, startFleet, waitFor, type Fleet } from '../../support/fleet.ts';
-import { sendThroughApi } from '../../support/fleet-send.ts';
+import { connectedInstance, sendThroughApi } from '../../support/fleet-send.ts';
 
 /**
  * A runner that stops with sends it took off the queue (issue 5): only the send journal knows
@@ -86,13 +86,7 @@ describe('sends of a runner that stops mid-send', () => {
     fleet = await startFleet({ scanDelayMs: 100 });
     a = await fleet.startRunner('runner-a', { leaseTtlMs: LEASE_TTL_MS, pacing: PACING });
     await waitFor(() => a.held().length === FLEET_SHARDS, 'runner A to hold every shard', 15_000);
-    instance = await fleet.createInstance('mid-send');
-    await fleet.connect(instance);
-    const connected = await waitFor(async () => {
-      const current = await fleet.instance(instance);
-      return current.status === 'connected' && current.numberJid ? current : null;
-    }, 'the instance to connect');
-    selfNumber = (connected.numberJid as string).split('@')[0] as string;
+    ({ instance, number: selfNumber } = await connectedInstance(fleet, 'mid-send'));
   }, 60_000);
   afterAll(async () => {
     await fleet?.stop();

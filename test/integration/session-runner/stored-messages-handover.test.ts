@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InstanceRecord } from '../../../shared/domain/instance/instance.ts';
 import type { Runner } from '../../../session-runner/runner.ts';
 import { FLEET_SHARDS, startFleet, waitFor, type Fleet } from '../../support/fleet.ts';
-import { sendThroughApi } from '../../support/fleet-send.ts';
+import { connectedInstance, sendThroughApi } from '../../support/fleet-send.ts';
 
 /**
  * Baileys' `getMessage` is served by the message store, not by the memory of the runner that
@@ -31,13 +31,7 @@ describe('messages another runner sent, served from the store after a handover',
     fleet = await startFleet({ scanDelayMs: 100 });
     a = await fleet.startRunner('runner-a', { leaseTtlMs: LEASE_TTL_MS });
     await waitFor(() => a.held().length === FLEET_SHARDS, 'runner A to hold every shard', 15_000);
-    instance = await fleet.createInstance('handover-store');
-    await fleet.connect(instance);
-    const connected = await waitFor(async () => {
-      const current = await fleet.instance(instance);
-      return current.status === 'connected' && current.numberJid ? current : null;
-    }, 'the instance to connect');
-    selfNumber = (connected.numberJid as string).split('@')[0] as string;
+    ({ instance, number: selfNumber } = await connectedInstance(fleet, 'handover-store'));
   }, 60_000);
   afterAll(async () => {
     await fleet?.stop();
