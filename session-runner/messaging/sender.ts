@@ -68,15 +68,21 @@ export interface SenderDeps {
   pacingState?: PacingStateStore;
   /** How long a send adopted from a stopped runner waits for the instance's session to be restored here (default 120 s). */
   resumeConnectionWaitMs?: number;
+  /**
+   * How long a send waits for its session while the socket is being opened (restored after a
+   * shard move, reconnecting) before it fails `not_connected` (default 15 s, inside the API's 20 s).
+   */
+  openingConnectionWaitMs?: number;
 }
 
 export interface MessageSender {
   /**
-   * Queues the send on the instance's lane; `connection()` is asked when its turn comes. Resolves
-   * once the send is journaled (the command may then leave the queue); a redelivered command
-   * whose send is journaled or has an outcome is dropped.
+   * Queues the send on the instance's lane; `connection()` is asked when its turn comes, and while
+   * it is null and `connecting()` says a socket is being opened, again (up to
+   * `openingConnectionWaitMs`). Resolves once the send is journaled (the command may then leave
+   * the queue); a redelivered command whose send is journaled or has an outcome is dropped.
    */
-  accept(command: SendCommand, connection: () => WaConnection | null): Promise<void>;
+  accept(command: SendCommand, connection: () => WaConnection | null, connecting?: () => boolean): Promise<void>;
   /**
    * Resolves the journaled sends of other runners (and its own left-overs) on a shard this runner
    * just acquired: `accepted` ones are adopted and sent here (`connectionOf` is asked when their
@@ -201,6 +207,7 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
   let lastSeq = 0;
   const nextSeq = () => (lastSeq = Math.max(lastSeq + 1, deps.clock.now().getTime() * 1000));
   const resumeConnectionWaitMs = deps.resumeConnectionWaitMs ?? 120_000;
+  const openingConnectionWaitMs = deps.openingConnectionWaitMs ?? 15_000;
 
   const loadPacing = (instanceId: string): Promise<void> => {
     const store = deps.pacingState;
@@ -360,7 +367,11 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
    * sends so a session that never comes back costs one wait, not one per send; `typingFrom`: its
    * typing already started).
    */
-  const run = async (command: SendCommand, connection: () => WaConnection | null, lane: { generation: number; resumed: { typingFrom: string | null; waited: { ms: number } } | null }): Promise<void> => {
+  const run = async (
+    command: SendCommand,
+    connection: () => WaConnection | null,
+    lane: { generation: number; resumed: { typingFrom: string | null; waited: { ms: number } } | null; connecting?: () => boolean },
+  ): Promise<void> => {
     const { send } = command;
     const ref = refOf(command);
     const shard = shardOfInstance(command.instanceId);
@@ -381,6 +392,12 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
       while (lane.resumed && !conn?.send && lane.resumed.waited.ms < resumeConnectionWaitMs && !abandoned()) {
         await sleep(250);
         lane.resumed.waited.ms += 250;
+        conn = connection();
+      }
+      // A send that arrives while its socket is being opened (a session restored after a shard
+      // move, a reconnect) waits for it, briefly, rather than failing at once.
+      for (let waitedMs = 0; !conn?.send && lane.connecting?.() && waitedMs < openingConnectionWaitMs && !abandoned(); waitedMs += 250) {
+        await sleep(250);
         conn = connection();
       }
       if (abandoned()) return;
@@ -504,7 +521,7 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
   };
 
   return {
-    async accept(command, connection) {
+    async accept(command, connection, connecting) {
       if (halted) return;
       const { send } = command;
       // Taken before the journal write: a shard released meanwhile stops this send before it starts.
@@ -528,7 +545,7 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
       // Handled while the shard was being released (queued behind slower work of the instance): journaled, the next owner sends it.
       const shard = shardOfInstance(command.instanceId);
       if (shard !== null && released.has(shard)) return;
-      enqueue(command, connection, { generation, resumed: null });
+      enqueue(command, connection, { generation, resumed: null, ...(connecting ? { connecting } : {}) });
     },
     async recover(shard, connectionOf) {
       const journal = deps.journal;

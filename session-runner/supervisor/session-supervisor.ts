@@ -60,7 +60,7 @@ export interface SupervisorDeps {
   /** Called for close codes an operator must hear about (405 client rejected, 440 replaced, 403). */
   alarm?: (name: 'client_version_rejected' | 'session_replaced' | 'forbidden', ref: InstanceRef) => void;
   /** API sends (session-runner/messaging/sender.ts): handed over once journaled, run in the sender's own per-instance lane. */
-  sender?: { accept(command: Extract<SessionCommand, { type: 'send' }>, connection: () => WaConnection | null): Promise<void> | void };
+  sender?: { accept(command: Extract<SessionCommand, { type: 'send' }>, connection: () => WaConnection | null, connecting?: () => boolean): Promise<void> | void };
 }
 
 interface Linking {
@@ -613,28 +613,47 @@ export const createSessionSupervisor = (deps: SupervisorDeps) => {
       case 'send':
         // Typing delays and pacing must hold neither this instance's serial work nor the shard's queue:
         // this waits only until the send is journaled, so a runner that dies later does not lose it.
-        return deps.sender?.accept(command, () => {
-          const session = sessions.get(ref.instanceId);
-          return session?.connected ? session.conn : null;
-        });
+        return deps.sender?.accept(
+          command,
+          () => {
+            const session = sessions.get(ref.instanceId);
+            return session?.connected ? session.conn : null;
+          },
+          // A socket is open and not connected yet (restored after a shard move, reconnecting), or
+          // the restore of the instance's shard is under way and has not reached it yet.
+          () => {
+            const session = sessions.get(ref.instanceId);
+            if (session?.conn) return !session.connected && !session.linking;
+            return restoring.has(deps.shardOf(ref.instanceId));
+          },
+        );
     }
   };
 
   const sleep = (ms: number) => new Promise<void>((resolve) => deps.timers.setTimeout(resolve, ms));
+  /** Shards whose kept-open sessions are being reopened here (`restore`). */
+  const restoring = new Set<number>();
 
   return {
     handle: (command: SessionCommand): Promise<void> => serial(command.instanceId, () => handleNow(command)),
 
     /** Reopens every session kept open on a newly acquired shard, one every `restoreStaggerMs`. */
     async restore(shard: number): Promise<void> {
-      for (const desired of await deps.sessions.desiredOn(shard)) {
-        if (deps.fenceOf(shard) === null) return;
-        if (sessions.get(desired.instanceId)?.conn) continue;
-        const session = sessionFor(desired);
-        await serial(desired.instanceId, () => open(session, 'session_moved')).catch((error: unknown) =>
-          deps.logger.error('restore failed', { instanceId: desired.instanceId, error: String(error) }),
-        );
-        if (staggerMs > 0) await sleep(staggerMs);
+      // Marked before the first await: the shard's queue is consumed already, and a send handled
+      // before its session is reopened waits for it (`connecting` above) instead of failing.
+      restoring.add(shard);
+      try {
+        for (const desired of await deps.sessions.desiredOn(shard)) {
+          if (deps.fenceOf(shard) === null) return;
+          if (sessions.get(desired.instanceId)?.conn) continue;
+          const session = sessionFor(desired);
+          await serial(desired.instanceId, () => open(session, 'session_moved')).catch((error: unknown) =>
+            deps.logger.error('restore failed', { instanceId: desired.instanceId, error: String(error) }),
+          );
+          if (staggerMs > 0) await sleep(staggerMs);
+        }
+      } finally {
+        restoring.delete(shard);
       }
     },
 

@@ -144,6 +144,46 @@ describe('sends journaled against a runner stopping mid-send', () => {
     expect(entries.size).toBe(0);
   });
 
+  it('waits for a session that is being opened (restored after a shard move) and sends once it is connected', async () => {
+    // Prepare: the socket connects after the send has waited a second.
+    const { runner, outcomes, sentIds, connection } = setup();
+    let live: WaConnection | null = null;
+    let waitedMs = 0;
+    const sender = runner('runner-a', async (ms) => {
+      waitedMs += ms;
+      if (waitedMs >= 1_000) live = connection;
+    });
+
+    // Act
+    await sender.accept(commandTo('4915112340010', 'W1'), () => live, () => live === null);
+    await sender.idle();
+
+    // Assess
+    expect(sentIds).toEqual(['W1']);
+    expect(outcomes.get('W1')).toMatchObject({ state: 'sent' });
+  });
+
+  it('fails a send as not connected at once when no socket is being opened, and after 15 s when one never connects', async () => {
+    // Prepare
+    const { runner, outcomes, sentIds } = setup();
+    let waitedMs = 0;
+    const sender = runner('runner-a', async (ms) => void (waitedMs += ms));
+
+    // Act
+    await sender.accept(commandTo('4915112340011', 'W2'), () => null, () => false);
+    await sender.idle();
+    const waitedWithoutSocket = waitedMs;
+    await sender.accept(commandTo('4915112340012', 'W3'), () => null, () => true);
+    await sender.idle();
+
+    // Assess
+    expect(sentIds).toEqual([]);
+    expect(outcomes.get('W2')).toMatchObject({ state: 'failed', code: 'not_connected' });
+    expect(outcomes.get('W3')).toMatchObject({ state: 'failed', code: 'not_connected' });
+    expect(waitedWithoutSocket).toBe(0);
+    expect(waitedMs).toBe(15_000);
+  });
+
   it('does not send a redelivered command twice, whether its send is still journaled or already finished', async () => {
     // Prepare
     const { runner, sentIds, connection } = setup();
