@@ -167,8 +167,10 @@ export class StatefulStack extends Stack {
       // only keep expired media around.
       versioned: false,
       lifecycleRules: [
-        // Command bodies too large for a queue message: useless once the queue dropped the command.
-        { id: 'command-overflow', prefix: mediaBucketPrefixes.commandOverflow, expiration: commandRetention.plus(Duration.days(1)) },
+        // Command bodies too large for a queue message (and send-journal entries' commands,
+        // `commands/journal/…`): needed while the command may still be read — from its queue (4 days),
+        // its dead letter (14 days) or a journal entry (7 days) — so the longest of these, plus a day.
+        { id: 'command-overflow', prefix: mediaBucketPrefixes.commandOverflow, expiration: deadLetterRetention.plus(Duration.days(1)) },
         // Large event payloads: needed while the event (or its dead letter) may still be read.
         { id: 'event-payloads', prefix: mediaBucketPrefixes.eventPayloads, expiration: deadLetterRetention.plus(Duration.days(1)) },
         { id: 'media', expiration: Duration.days(30) },

@@ -171,7 +171,7 @@ describe('StatefulStack (dev)', () => {
     });
   });
 
-  it('expires media after 30 days and command overflow objects sooner', () => {
+  it('expires media after 30 days, and command overflow and event payloads a day after the last queue that may still point at them', () => {
     // Prepare
     const rules = new Capture();
     template.hasResourceProperties('AWS::S3::Bucket', { LifecycleConfiguration: { Rules: rules } });
@@ -182,7 +182,8 @@ describe('StatefulStack (dev)', () => {
     // Assess
     expect(byId.media).toMatchObject({ ExpirationInDays: 30, Status: 'Enabled' });
     expect(byId.media?.Prefix).toBeUndefined();
-    expect(byId['command-overflow']).toMatchObject({ Prefix: 'commands/', ExpirationInDays: 5 });
+    // Dead letters are kept 14 days, send-journal entries 7: their commands' bodies outlive both.
+    expect(byId['command-overflow']).toMatchObject({ Prefix: 'commands/', ExpirationInDays: 15 });
     expect(byId['event-payloads']).toMatchObject({ Prefix: 'events/', ExpirationInDays: 15 });
   });
 
