@@ -555,7 +555,7 @@ class Sandbox implements WhatsAppSandbox {
   async votePoll(input: { toNumber: string; fromNumber: string; pollMessageId: string; options: string[] }): Promise<string> {
     const poll = this.outboundMessages.get(input.pollMessageId);
     if (!poll) throw new Error(`no message ${input.pollMessageId} was sent through the sandbox`);
-    const message = pollVoteMessage({ poll, pollMessageId: input.pollMessageId, pollCreatorJid: `${input.toNumber}@s.whatsapp.net`, voterJid: `${input.fromNumber}@s.whatsapp.net`, options: input.options });
+    const message = pollVoteMessage({ poll, pollMessageId: input.pollMessageId, pollCreatorJid: userJid(input.toNumber), voterJid: userJid(input.fromNumber), options: input.options });
     return this.sendInbound(input, message, { text: '' });
   }
 

@@ -467,10 +467,7 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
                   ...(options.backgroundColor ? { backgroundColor: options.backgroundColor } : {}),
                   ...(options.font !== undefined ? { font: options.font } : {}),
                 });
-            if (sent?.message) {
-              recentSends.set(id, sent.message);
-              setTimeout(() => recentSends.delete(id), 60_000).unref();
-            }
+            if (sent?.message) recentSends.set(id, sent.message);
             const error = await acked;
             if (error !== null) throw Object.assign(new Error(`WhatsApp refused the message (error ${error})`), { code: error });
             // The upload's URL (spec §2.3.1 `mediaUrl`): on the media part of the message as sent.
@@ -484,8 +481,8 @@ export const createBaileysConnectionFactory = (factory: BaileysFactoryOptions): 
           } finally {
             clearTimeout(timer);
             ackWaiters.delete(id);
-            // The echo comes on the next tick after the send; never keep an id longer than a minute.
-            setTimeout(() => ownSends.delete(id), 60_000).unref();
+            // The echo comes on the next tick after the send; never keep an id (or what was sent) longer than a minute.
+            setTimeout(() => (ownSends.delete(id), recentSends.delete(id)), 60_000).unref();
           }
         },
         onWhatsApp: async (jids) => (await sock.onWhatsApp(...jids)) ?? [],
