@@ -1,23 +1,17 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { asIamAdmin } from '../../../functions/entries/admin.ts';
-import { httpHandler, type HttpEnv } from '../../../shared/http/http-handler.ts';
+import { httpHandler } from '../../../shared/http/http-handler.ts';
 import { ok } from '../../../shared/http/responses.ts';
 import { routes } from '../../../shared/http/routes.ts';
+import { testHttpEnv } from '../../support/http-env.ts';
 
 // On AWS every /admin/* method is AWS_IAM (test/infra/api-stack.test.ts): API Gateway checks the
 // SigV4 signature and execute-api:Invoke, runs no Lambda authorizer, and puts the signer in
 // `requestContext.identity`. The admin entry turns that into the admin verdict the shared handler
 // checks (shared/http/http-handler.ts `credentials`); these run the two together.
 const listAccounts = routes.find((route) => route.method === 'GET' && route.path === '/admin/accounts') as (typeof routes)[number];
-const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
-const env = {
-  instances: {} as HttpEnv['instances'],
-  logger: silent,
-  cors: { allowedOrigins: [] },
-  clock: { now: () => new Date() },
-  ids: { uuid: () => '00000000-0000-4000-8000-000000000000', ulid: () => '01JSX2Q7W9R3K5M8N4P6T0V2Y0' },
-} satisfies HttpEnv;
+const env = testHttpEnv;
 
 const adminEvent = (identity: Record<string, unknown>): APIGatewayProxyEvent =>
   ({

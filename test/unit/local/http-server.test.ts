@@ -3,19 +3,13 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AppDeps } from '../../../functions/deps.ts';
 import { createApiServer } from '../../../local/http-server.ts';
-import { httpHandler, moduleHandler, type HttpEnv } from '../../../shared/http/http-handler.ts';
+import { httpHandler, moduleHandler } from '../../../shared/http/http-handler.ts';
 import { ok } from '../../../shared/http/responses.ts';
 import { routes } from '../../../shared/http/routes.ts';
+import { testHttpEnv } from '../../support/http-env.ts';
 
 const health = routes.find((route) => route.path === '/health') as (typeof routes)[number];
-const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
-const env = {
-  instances: {} as HttpEnv['instances'],
-  logger: silent,
-  cors: { allowedOrigins: [] },
-  clock: { now: () => new Date() },
-  ids: { uuid: () => '00000000-0000-4000-8000-000000000000', ulid: () => '01JSX2Q7W9R3K5M8N4P6T0V2Y0' },
-} satisfies HttpEnv;
+const env = testHttpEnv;
 
 /** The embedded HTTP front serving `GET /health` with a handler that takes `handlerMs`. */
 const serve = async (handlerMs: number, requestBudgetMs?: number) => {
