@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { loadEmbeddedConfig } from '../local/config.ts';
 import { startStack, type RunningStack } from '../local/stack.ts';
 import { javaCpuSeconds, nodeCpuSeconds } from './cpu.ts';
+import { call, positiveInt } from './kit.ts';
 
 /** The part of autocannon's (untyped) programmatic API used here. */
 interface AutocannonRequest {
@@ -61,16 +62,6 @@ interface AutocannonResult {
   latency: Histogram;
 }
 const autocannon = createRequire(import.meta.url)('autocannon') as (options: AutocannonOptions) => Promise<AutocannonResult>;
-
-const positiveInt = (name: string, fallback: number): number => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1) {
-    console.error(`bench: ${name} must be a positive whole number`);
-    process.exit(2);
-  }
-  return Number(raw);
-};
 
 const duration = positiveInt('BENCH_DURATION', 15);
 const warmup = positiveInt('BENCH_WARMUP', 2);
@@ -184,29 +175,20 @@ const main = async (): Promise<number> => {
     const running: RunningStack = stack;
     console.log(`Stack up on ${running.url} in ${Date.now() - startedAt} ms (data in ${dataDir})`);
 
-    const call = async (method: string, path: string, headers: Record<string, string>, body?: unknown) => {
-      const response = await fetch(`${running.url}${path}`, {
-        method,
-        headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-    };
-    const admin = { 'x-admin-key': running.adminKey };
-    const created = await call('POST', '/admin/accounts', admin, { name: 'bench', instanceQuota: 100_000 });
+    const created = await call(running, 'POST', '/admin/accounts', { admin: true, body: { name: 'bench', instanceQuota: 100_000 } });
     if (created.status !== 201) throw new Error(`POST /admin/accounts answered ${created.status}: ${JSON.stringify(created.body)}`);
     const accountId = (created.body.account as { id: string }).id;
     const token = created.body.token as string;
     // The limiter still counts every request (that cost is measured); it just never says no.
-    const patched = await call('PATCH', `/admin/accounts/${accountId}`, admin, { rateLimits: { global: 10_000_000, create: 10_000_000 } });
+    const patched = await call(running, 'PATCH', `/admin/accounts/${accountId}`, { admin: true, body: { rateLimits: { global: 10_000_000, create: 10_000_000 } } });
     if (patched.status !== 200) throw new Error(`PATCH /admin/accounts/${accountId} answered ${patched.status}: ${JSON.stringify(patched.body)}`);
 
     for (let i = 0; i < seeded; i += 1) {
-      const seed = await call('POST', '/api/instance/new', { token }, { name: `seed-${i}` });
+      const seed = await call(running, 'POST', '/api/instance/new', { token, body: { name: `seed-${i}` } });
       if (seed.status !== 201) throw new Error(`seeding seed-${i} answered ${seed.status}: ${JSON.stringify(seed.body)}`);
     }
     const listed = 'seed-7';
-    const check = await call('GET', `/api/instance/list?instanceName=${listed}`, { token });
+    const check = await call(running, 'GET', `/api/instance/list?instanceName=${listed}`, { token });
     if (check.status !== 200) throw new Error(`GET /api/instance/list answered ${check.status}: ${JSON.stringify(check.body)}`);
     console.log(`Account ${accountId} with ${seeded} instances; ${connections} connections, ${duration} s per phase after ${warmup} s of warm-up, ${cpus().length} CPUs, Node ${process.version}\n`);
 

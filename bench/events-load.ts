@@ -18,6 +18,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startWhatsAppSandbox, type WhatsAppSandbox } from '../local/sandbox/whatsapp-sandbox.ts';
+import { serveLoadRequests } from './load-process.ts';
 
 export interface Arrival {
   /** Envelope id (ULID, stable across retries). */
@@ -189,14 +190,5 @@ const handle = async (request: LoadRequest): Promise<unknown> => {
   }
 };
 
-process.on('message', (message: { id: number; request: LoadRequest }) => {
-  handle(message.request).then(
-    (value) => process.send?.({ id: message.id, value }),
-    (error: unknown) => process.send?.({ id: message.id, error: error instanceof Error ? error.message : String(error) }),
-  );
-});
-// The parent went away: stop (the sandbox's sockets and the receiver die with the process).
-process.on('disconnect', () => {
-  void Promise.allSettled([sandbox?.stop(), new Promise((resolve) => (receiver ? receiver.close(resolve) : resolve(null)))]).finally(() => process.exit(0));
-});
-process.send?.({ ready: true });
+// When the parent goes away: stop (the sandbox's sockets and the receiver die with the process).
+serveLoadRequests(handle, () => Promise.allSettled([sandbox?.stop(), new Promise((resolve) => (receiver ? receiver.close(resolve) : resolve(null)))]));

@@ -38,28 +38,12 @@
  */
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadEmbeddedConfig } from '../local/config.ts';
-import { trustSandboxRoot } from '../local/sandbox/whatsapp-sandbox.ts';
-import { startStack, type RunningStack } from '../local/stack.ts';
+import { cpus } from 'node:os';
 import { javaCpuSeconds, nodeCpuSeconds } from './cpu.ts';
 import type { Arrival, InjectionFigures, LoadRequest } from './events-load.ts';
-import { startLoadProcess, type LoadProcess } from './load-process.ts';
-
-const positiveInt = (name: string, fallback: number): number => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1) {
-    console.error(`bench: ${name} must be a positive whole number`);
-    process.exit(2);
-  }
-  return Number(raw);
-};
+import { call, countUnhandledRejections, createAccount, createAndLinkInstances, load, log, ms, percentile, positiveInt, prepareStackWithLoad, type SandboxEdge, sleep, summary, waitUntil, wrapSdkSend } from './kit.ts';
 
 const rate = positiveInt('BENCH_RATE', 1000);
 const duration = positiveInt('BENCH_DURATION', 60);
@@ -78,10 +62,8 @@ const writeBehind = process.env.BENCH_WRITE_BEHIND !== '0';
  */
 const counting = { on: false };
 const byCommand = new Map<string, { count: number; ms: number }>();
-{
-  const base = Object.getPrototypeOf(DynamoDBClient.prototype) as { send: (this: object, command: object, ...rest: unknown[]) => Promise<unknown> };
-  const original = base.send;
-  base.send = function (this: object, command: object, ...rest: unknown[]) {
+wrapSdkSend((original) =>
+  function (this: object, command: object, ...rest: unknown[]) {
     if (!counting.on) return original.call(this, command, ...rest);
     const started = performance.now();
     let name = `${this.constructor.name.replace(/Client$/, '')}.${command.constructor.name.replace(/Command$/, '')}`;
@@ -97,113 +79,33 @@ const byCommand = new Map<string, { count: number; ms: number }>();
     const result = original.call(this, command, ...rest) as Promise<unknown> | undefined;
     if (result && typeof result.then === 'function') result.then(done, done);
     return result as Promise<unknown>;
-  };
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const log = (line: string) => process.stdout.write(`${line}\n`);
-const load = () => (loadavg()[0] ?? 0).toFixed(2);
-
-// ---- the API -----------------------------------------------------------------------------------
-
-type Json = Record<string, unknown>;
-const call = async (stack: RunningStack, method: string, path: string, options: { token?: string; admin?: boolean; body?: unknown } = {}): Promise<{ status: number; body: Json }> => {
-  const headers: Record<string, string> = {};
-  if (options.token) headers.token = options.token;
-  if (options.admin) headers['x-admin-key'] = stack.adminKey;
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${stack.url}${path}`, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : {}) as Json };
-};
-const expectStatus = (what: string, response: { status: number; body: Json }, status: number) => {
-  if (response.status !== status) throw new Error(`${what}: HTTP ${response.status} ${JSON.stringify(response.body)}`);
-};
-
-const waitUntil = async <T>(probe: () => Promise<T | null> | T | null, what: string, timeoutMs: number): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-};
-
-// ---- figures -----------------------------------------------------------------------------------
-
-const percentile = (sorted: number[], p: number): number => {
-  if (sorted.length === 0) return NaN;
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[index] as number;
-};
-const latencySummary = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mean = sorted.reduce((sum, value) => sum + value, 0) / (sorted.length || 1);
-  return { p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN, mean };
-};
+  },
+);
 
 // ---- main --------------------------------------------------------------------------------------
 
 const main = async (): Promise<number> => {
   log(`bench:events — ${cpus().length} CPUs, node ${process.version}, load average ${load()} at start`);
   log(`target rate ${rate}/s for ${duration} s over ${instanceCount} instances, ${senderCount} senders; drain ${drainSeconds} s; Signal keys ${writeBehind ? 'written behind the frame barrier' : 'committed before each receipt'}`);
-  const dataDir = await mkdtemp(join(tmpdir(), 'zapfleet-bench-events-'));
-  let stack: RunningStack | null = null;
-  let loader: LoadProcess<LoadRequest> | null = null;
-  const stopAll = async () => {
-    const running = stack;
-    stack = null;
-    await running?.stop().catch((error: unknown) => console.error('bench: stop failed', error));
-    await loader?.stop();
-    loader = null;
-    await rm(dataDir, { recursive: true, force: true });
-  };
-  const interrupted = () => void stopAll().finally(() => process.exit(130));
-  process.once('SIGINT', interrupted);
-  process.once('SIGTERM', interrupted);
+  const processes = await prepareStackWithLoad<LoadRequest>('zapfleet-bench-events-');
   // Baileys may reject in a callback; local/main.ts does not let that end the process either.
-  let unhandled = 0;
-  process.on('unhandledRejection', (reason: unknown) => {
-    unhandled += 1;
-    if (unhandled <= 5) console.error('bench: unhandled rejection', reason);
-  });
+  const unhandled = countUnhandledRejections();
 
   try {
     const startedAt = Date.now();
     // The load side (WhatsApp sandbox, injector, receiver) in its own process, like WhatsApp and
     // the customer's receiver in a deployment; the stack connects to that sandbox's URL.
-    loader = await startLoadProcess<LoadRequest>(new URL('./events-load.ts', import.meta.url));
-    const edgeSide = loader;
-    const edge = await edgeSide.ask<{ url: string; rootPublicKey: string; hookUrl: string }>({ type: 'start' });
-    trustSandboxRoot(Buffer.from(edge.rootPublicKey, 'base64'));
+    const {
+      stack: running,
+      loader: edgeSide,
+      edge,
+    } = await processes.start<SandboxEdge & { hookUrl: string }>(new URL('./events-load.ts', import.meta.url), { authWriteBehind: writeBehind });
     const hookUrl = edge.hookUrl;
-    stack = await startStack(
-      loadEmbeddedConfig({ PORT: '0', ZAPFLEET_DATA_DIR: dataDir, ZAPFLEET_DRIVER: 'baileys', ZAPFLEET_PACING_ENABLED: 'false', ZAPFLEET_LOG_LEVEL: 'warn' }),
-      { waWebSocketUrl: edge.url, authWriteBehind: writeBehind },
-    );
-    const running = stack;
     log(`stack up in ${((Date.now() - startedAt) / 1000).toFixed(1)} s at ${running.url}; sandbox, injector and receiver in process ${edgeSide.pid}`);
 
-    const account = await call(running, 'POST', '/admin/accounts', { admin: true, body: { name: 'bench-events', instanceQuota: instanceCount + 10 } });
-    expectStatus('account creation', account, 201);
-    const accountToken = account.body.token as string;
-    const accountId = (account.body.account as Json).id as string;
-    expectStatus('rate limits', await call(running, 'PATCH', `/admin/accounts/${accountId}`, { admin: true, body: { rateLimits: { global: 10_000_000, create: 10_000_000 } } }), 200);
-
+    const { accountToken } = await createAccount(running, 'bench-events', instanceCount + 10);
     const names = Array.from({ length: instanceCount }, (_, index) => `bench-events-${index + 1}`);
-    const tokens = new Map<string, string>();
-    for (const name of names) {
-      const created = await call(running, 'POST', '/api/instance/new', { token: accountToken, body: { name, webhookEnabled: true, webhookURL: hookUrl } });
-      expectStatus(`create ${name}`, created, 201);
-      tokens.set(name, (created.body.instance as Json).token as string);
-    }
-    for (const name of names) {
-      const connect = await call(running, 'GET', `/api/instance/connect/${name}`, { token: tokens.get(name) as string });
-      expectStatus(`connect ${name}`, connect, 200);
-      if (typeof connect.body.qrCode !== 'string') throw new Error(`connect ${name}: no qrCode`);
-      await edgeSide.ask({ type: 'scan', qr: connect.body.qrCode });
-    }
+    await createAndLinkInstances(running, accountToken, names, { webhookEnabled: true, webhookURL: hookUrl }, (qr) => edgeSide.ask({ type: 'scan', qr }));
     const numbers = await waitUntil(
       async () => {
         const list = await call(running, 'GET', '/api/instance/list', { token: accountToken });
@@ -295,8 +197,8 @@ const main = async (): Promise<number> => {
     const lost = injected.size - distinctMessages;
     const firstDelivery = new Map<string, Arrival>();
     for (const arrival of measured) if (!firstDelivery.has(arrival.messageId as string)) firstDelivery.set(arrival.messageId as string, arrival);
-    const eventLatency = latencySummary([...firstDelivery.values()].map((arrival) => arrival.arrivedAt - arrival.timestamp));
-    const endToEnd = latencySummary([...firstDelivery.values()].map((arrival) => arrival.arrivedAt - (injected.get(arrival.messageId as string) as number)));
+    const eventLatency = summary([...firstDelivery.values()].map((arrival) => arrival.arrivedAt - arrival.timestamp));
+    const endToEnd = summary([...firstDelivery.values()].map((arrival) => arrival.arrivedAt - (injected.get(arrival.messageId as string) as number)));
     const perSecond = new Array<number>(Math.ceil((lastArrivalAt - t0) / 1000) + 1).fill(0);
     for (const arrival of firstDelivery.values()) {
       const second = Math.floor((arrival.arrivedAt - t0) / 1000);
@@ -310,7 +212,6 @@ const main = async (): Promise<number> => {
     const otherEvents = arrivals.slice(firstArrival).filter((arrival) => !isInbound(arrival));
     const otherByType = new Map<string, number>();
     for (const arrival of otherEvents) otherByType.set(arrival.event, (otherByType.get(arrival.event) ?? 0) + 1);
-    const ms = (value: number) => (Number.isFinite(value) ? value.toFixed(0) : 'n/a');
 
     log('');
     log(`Results (load average ${loadAfterInjection} at the end of the injection)`);
@@ -341,7 +242,7 @@ const main = async (): Promise<number> => {
       const each = (cpu: number) => `${((cpu * 1000) / (distinctMessages || 1)).toFixed(2)} ms/event (${((cpu / seconds) * 100).toFixed(0)} %)`;
       log(`  CPU from the start of the injection to the end of the drain (${seconds.toFixed(1)} s, ${distinctMessages} events): stack node ${each(nodeAll)}, java ${javaAll === null ? 'n/a' : each(javaAll)}, load process ${each(loadAll)}`);
     }
-    if (unhandled) log(`  unhandled rejections: ${unhandled}`);
+    if (unhandled.count) log(`  unhandled rejections: ${unhandled.count}`);
 
     const sustained = duration >= target.seconds && deliveredRate >= target.eventsPerSecond && rate >= target.eventsPerSecond;
     const met = sustained && eventLatency.p99 <= target.p99Ms && lost === 0;
@@ -355,7 +256,7 @@ const main = async (): Promise<number> => {
     }
     return 0;
   } finally {
-    await stopAll();
+    await processes.stop();
   }
 };
 

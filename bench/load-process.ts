@@ -1,7 +1,8 @@
 /**
- * The parent side of a bench's load process (bench/events-load.ts, bench/send-load.ts): what runs
+ * Both sides of a bench's load process (bench/events-load.ts, bench/send-load.ts): what runs
  * elsewhere in a deployment (the WhatsApp sandbox, the customer's client), forked with tsx and an
- * IPC channel so that it does not share the stack's event loop.
+ * IPC channel so that it does not share the stack's event loop. The parent calls
+ * `startLoadProcess`, the child `serveLoadRequests`.
  *
  * Protocol: the child sends one message when it is ready, then answers each `{ id, request }` with
  * `{ id, value }` or `{ id, error }`. `stop()` disconnects (the child stops on 'disconnect') and
@@ -15,6 +16,24 @@ export interface LoadProcess<Request> {
   pid: number;
   stop(): Promise<void>;
 }
+
+/**
+ * The child side: answers each request with `handle` (its value, or its error's message), and
+ * when the parent goes away (disconnect) awaits `stop` and exits 0. Tells the parent it is ready:
+ * call it last, once the module is set up.
+ */
+export const serveLoadRequests = <Request>(handle: (request: Request) => Promise<unknown>, stop: () => Promise<unknown>): void => {
+  process.on('message', (message: { id: number; request: Request }) => {
+    handle(message.request).then(
+      (value) => process.send?.({ id: message.id, value }),
+      (error: unknown) => process.send?.({ id: message.id, error: error instanceof Error ? error.message : String(error) }),
+    );
+  });
+  process.on('disconnect', () => {
+    void stop().finally(() => process.exit(0));
+  });
+  process.send?.({ ready: true });
+};
 
 /** Forks `script` (a URL, e.g. `new URL('./events-load.ts', import.meta.url)`) and waits until it is ready. */
 export const startLoadProcess = async <Request>(script: URL): Promise<LoadProcess<Request>> => {

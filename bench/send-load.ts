@@ -20,6 +20,7 @@
  *   cpu                                     → CPU seconds of this process
  */
 import { startWhatsAppSandbox, type WhatsAppSandbox } from '../local/sandbox/whatsapp-sandbox.ts';
+import { serveLoadRequests } from './load-process.ts';
 
 export interface Sample {
   /** When the HTTP request was issued (epoch ms). */
@@ -175,14 +176,5 @@ const handle = async (request: SendLoadRequest): Promise<unknown> => {
   }
 };
 
-process.on('message', (message: { id: number; request: SendLoadRequest }) => {
-  handle(message.request).then(
-    (value) => process.send?.({ id: message.id, value }),
-    (error: unknown) => process.send?.({ id: message.id, error: error instanceof Error ? error.message : String(error) }),
-  );
-});
-// The parent went away: stop (the sandbox's sockets die with the process).
-process.on('disconnect', () => {
-  void Promise.allSettled([sandbox?.stop()]).finally(() => process.exit(0));
-});
-process.send?.({ ready: true });
+// When the parent goes away: stop (the sandbox's sockets die with the process).
+serveLoadRequests(handle, () => Promise.allSettled([sandbox?.stop()]));

@@ -46,27 +46,11 @@
  */
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cpus } from 'node:os';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
-import { loadEmbeddedConfig } from '../local/config.ts';
-import { trustSandboxRoot } from '../local/sandbox/whatsapp-sandbox.ts';
-import { startStack, type RunningStack } from '../local/stack.ts';
 import { javaCpuSeconds, nodeCpuSeconds } from './cpu.ts';
-import { startLoadProcess, type LoadProcess } from './load-process.ts';
+import { call, countUnhandledRejections, createAccount, createAndLinkInstances, load, log, ms, positiveInt, prepareStackWithLoad, sleep, summary, waitUntil, wrapSdkSend } from './kit.ts';
 import type { PhaseResult, Sample, SendLoadRequest } from './send-load.ts';
-
-const positiveInt = (name: string, fallback: number): number => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1) {
-    console.error(`bench: ${name} must be a positive whole number`);
-    process.exit(2);
-  }
-  return Number(raw);
-};
 
 const duration = positiveInt('BENCH_DURATION', 20);
 const rate = positiveInt('BENCH_RATE', 20);
@@ -87,11 +71,9 @@ const sentAt = new Map<string, number>();
 const counting = { on: false, dynamo: 0 };
 /** AWS SDK calls by command while counting (count, total ms), e.g. `DynamoDBDocument.Get`. */
 const byCommand = new Map<string, { count: number; ms: number; all: number[] }>();
-{
-  // The stack builds its clients inside startStack: the smithy base `send` they all share is wrapped.
-  const base = Object.getPrototypeOf(DynamoDBClient.prototype) as { send: (this: object, command: object, ...rest: unknown[]) => Promise<unknown> };
-  const original = base.send;
-  base.send = function (this: object, command: object, ...rest: unknown[]) {
+// The stack builds its clients inside startStack: the smithy base `send` they all share is wrapped.
+wrapSdkSend((original) =>
+  function (this: object, command: object, ...rest: unknown[]) {
     const input = (command as { input?: Record<string, unknown> }).input ?? {};
     const name = command.constructor.name;
     let onDone: (() => void) | null = null;
@@ -126,107 +108,28 @@ const byCommand = new Map<string, { count: number; ms: number; all: number[] }>(
       void result.then(done, done);
     }
     return result;
-  };
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const log = (line: string) => process.stdout.write(`${line}\n`);
-const load = () => (loadavg()[0] ?? 0).toFixed(2);
-
-type Json = Record<string, unknown>;
-const call = async (stack: RunningStack, method: string, path: string, options: { token?: string; admin?: boolean; body?: unknown } = {}): Promise<{ status: number; body: Json }> => {
-  const headers: Record<string, string> = {};
-  if (options.token) headers.token = options.token;
-  if (options.admin) headers['x-admin-key'] = stack.adminKey;
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${stack.url}${path}`, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : {}) as Json };
-};
-const expectStatus = (what: string, response: { status: number; body: Json }, status: number) => {
-  if (response.status !== status) throw new Error(`${what}: HTTP ${response.status} ${JSON.stringify(response.body)}`);
-};
-const waitUntil = async <T>(probe: () => Promise<T | null> | T | null, what: string, timeoutMs: number): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-};
-
-const percentile = (sorted: number[], p: number): number => {
-  if (sorted.length === 0) return NaN;
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[index] as number;
-};
-const summary = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return { n: sorted.length, p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN };
-};
-const ms = (value: number) => (Number.isFinite(value) ? value.toFixed(0) : 'n/a');
+  },
+);
 
 // ---- main --------------------------------------------------------------------------------------
 
 const main = async (): Promise<number> => {
   log(`bench:send — ${cpus().length} CPUs, node ${process.version}, load average ${load()} at start`);
   log(`paced ${rate}/s for ${duration} s, then closed loop with ${concurrency} clients for ${capacityDuration} s; ${instanceCount} instances, ${contactCount} contacts each`);
-  const dataDir = await mkdtemp(join(tmpdir(), 'zapfleet-bench-send-'));
-  let stack: RunningStack | null = null;
-  let loader: LoadProcess<SendLoadRequest> | null = null;
-  const stopAll = async () => {
-    const running = stack;
-    stack = null;
-    await running?.stop().catch((error: unknown) => console.error('bench: stop failed', error));
-    await loader?.stop();
-    loader = null;
-    await rm(dataDir, { recursive: true, force: true });
-  };
-  const interrupted = () => void stopAll().finally(() => process.exit(130));
-  process.once('SIGINT', interrupted);
-  process.once('SIGTERM', interrupted);
-  let unhandled = 0;
-  process.on('unhandledRejection', (reason: unknown) => {
-    unhandled += 1;
-    if (unhandled <= 5) console.error('bench: unhandled rejection', reason);
-  });
+  const processes = await prepareStackWithLoad<SendLoadRequest>('zapfleet-bench-send-');
+  const unhandled = countUnhandledRejections();
 
   try {
     const startedAt = Date.now();
     // The load side (WhatsApp sandbox, HTTP client) in its own process, like WhatsApp and the
     // customer's client in a deployment; the stack connects to that sandbox's URL (driver baileys:
     // no sandbox of its own; text sends need only the WebSocket, not the sandbox's media origin).
-    loader = await startLoadProcess<SendLoadRequest>(new URL('./send-load.ts', import.meta.url));
-    const client = loader;
-    const edge = await client.ask<{ url: string; rootPublicKey: string }>({ type: 'start' });
-    trustSandboxRoot(Buffer.from(edge.rootPublicKey, 'base64'));
-    stack = await startStack(
-      loadEmbeddedConfig({ PORT: '0', ZAPFLEET_DATA_DIR: dataDir, ZAPFLEET_DRIVER: 'baileys', ZAPFLEET_PACING_ENABLED: 'false', ZAPFLEET_LOG_LEVEL: 'warn' }),
-      { waWebSocketUrl: edge.url },
-    );
-    const running = stack;
+    const { stack: running, loader: client } = await processes.start(new URL('./send-load.ts', import.meta.url));
     log(`stack up in ${((Date.now() - startedAt) / 1000).toFixed(1)} s at ${running.url}; sandbox and HTTP client in process ${client.pid}`);
 
-    const account = await call(running, 'POST', '/admin/accounts', { admin: true, body: { name: 'bench-send', instanceQuota: instanceCount + 10 } });
-    expectStatus('account creation', account, 201);
-    const accountToken = account.body.token as string;
-    const accountId = (account.body.account as Json).id as string;
-    expectStatus('rate limits', await call(running, 'PATCH', `/admin/accounts/${accountId}`, { admin: true, body: { rateLimits: { global: 10_000_000, create: 10_000_000 } } }), 200);
-
+    const { accountToken } = await createAccount(running, 'bench-send', instanceCount + 10);
     const names = Array.from({ length: instanceCount }, (_, index) => `bench-send-${index + 1}`);
-    const tokens = new Map<string, string>();
-    for (const name of names) {
-      const created = await call(running, 'POST', '/api/instance/new', { token: accountToken, body: { name } });
-      expectStatus(`create ${name}`, created, 201);
-      tokens.set(name, (created.body.instance as Json).token as string);
-    }
-    for (const name of names) {
-      const connect = await call(running, 'GET', `/api/instance/connect/${name}`, { token: tokens.get(name) as string });
-      expectStatus(`connect ${name}`, connect, 200);
-      if (typeof connect.body.qrCode !== 'string') throw new Error(`connect ${name}: no qrCode`);
-      await client.ask({ type: 'scan', qr: connect.body.qrCode });
-    }
+    const tokens = await createAndLinkInstances(running, accountToken, names, {}, (qr) => client.ask({ type: 'scan', qr }));
     await waitUntil(
       async () => {
         const list = await call(running, 'GET', '/api/instance/list', { token: accountToken });
@@ -322,10 +225,10 @@ const main = async (): Promise<number> => {
     log(`Target send→sent p50 ≤ ${target.sentP50Ms} ms (paced phase): ${sentMet ? 'MET' : 'NOT MET'} — ${ms(paced.sent.p50)} ms`);
     log(`Messages/s per runner: ${capacity.sentPerSecond.toFixed(1)} closed loop with ${concurrency} clients over ${instanceCount} instances (${paced.sentPerSecond.toFixed(1)} at the paced ${rate}/s)`);
     if (paced.offered < rate * 0.95) log(`  note: only ${paced.offered.toFixed(1)}/s were offered in the paced phase (asked ${rate}/s)`);
-    if (unhandled) log(`  unhandled rejections: ${unhandled}`);
+    if (unhandled.count) log(`  unhandled rejections: ${unhandled.count}`);
     return 0;
   } finally {
-    await stopAll();
+    await processes.stop();
   }
 };
 
