@@ -321,7 +321,12 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
       known = deps.messages
         .summaries(instanceId)
         .then((messages) => new Set(messages.filter((message) => message.status !== 'pending' && message.status !== 'error').map((message) => message.chatJid)))
-        .catch(() => new Set<string>());
+        .catch((error: unknown) => {
+          // Not kept: a store that failed once must not make every later send a first contact.
+          knownChats.delete(instanceId);
+          deps.logger.warn('known chats not read; counting this send as a first contact', { instanceId, error: String(error) });
+          return new Set<string>();
+        });
       knownChats.set(instanceId, known);
     }
     return !(await known).has(chatJid);
@@ -414,11 +419,14 @@ export const createMessageSender = (deps: SenderDeps): MessageSender => {
           throw error instanceof MediaRejected ? new SendFailed('invalid_media', error.message) : error;
         });
       }
+      // The checks may take seconds (a download, a conversion): a shard released meanwhile is the next owner's.
+      if (abandoned()) return;
       checked = record(command.instanceId, send.messageId, { state: 'checked', chatJid, at: now() });
 
       // Only a person can be a first contact: groups, channels and status posts never count against the daily cap.
       const firstContact = /@(s\.whatsapp\.net|lid)$/.test(chatJid) ? await isFirstContact(command.instanceId, chatJid) : false;
       await loadPacing(command.instanceId);
+      if (abandoned()) return;
       const decision = deps.pacer.reserve(command.instanceId, { to: chatJid, firstContact });
       persistPacing(command.instanceId);
       if (decision.kind !== 'send') throw new SendFailed('rate_limited', `sending paused (${decision.kind}) until ${decision.until.toISOString()}`);

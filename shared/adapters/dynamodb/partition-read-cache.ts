@@ -49,12 +49,24 @@ export const writtenPartitions = (commandName: string, input: Input): string[] =
 /** Write generations by partition, one watch per client however many caches use it. */
 const watches = new WeakMap<DynamoDBClient, (pk: string) => number>();
 
+/**
+ * Generations live in a fixed table of counters indexed by a hash of the partition key, not one
+ * entry per partition ever written (sends write a partition each): two partitions sharing a
+ * counter only cost a cached value an early re-read.
+ */
+const generationSlots = 1 << 14;
+const slotOf = (pk: string): number => {
+  let hash = 0x811c9dc5;
+  for (let index = 0; index < pk.length; index++) hash = Math.imul(hash ^ pk.charCodeAt(index), 0x01000193);
+  return (hash >>> 0) & (generationSlots - 1);
+};
+
 const generationsOf = (client: DynamoDBClient): ((pk: string) => number) => {
   const existing = watches.get(client);
   if (existing) return existing;
-  const generations = new Map<string, number>();
+  const generations = new Uint32Array(generationSlots);
   const bump = (partitions: readonly string[]) => {
-    for (const pk of partitions) generations.set(pk, (generations.get(pk) ?? 0) + 1);
+    for (const pk of partitions) generations[slotOf(pk)] = ((generations[slotOf(pk)] as number) + 1) >>> 0;
   };
   client.middlewareStack.add(
     (next, context) => async (args) => {
@@ -69,7 +81,7 @@ const generationsOf = (client: DynamoDBClient): ((pk: string) => number) => {
     },
     { step: 'initialize', name: 'zapfleetPartitionWriteWatch' },
   );
-  const generationOf = (pk: string) => generations.get(pk) ?? 0;
+  const generationOf = (pk: string) => generations[slotOf(pk)] as number;
   watches.set(client, generationOf);
   return generationOf;
 };

@@ -107,7 +107,9 @@ export const createInProcessSendOutcomes = (
           if (remaining <= 0) return last;
           const signalled = await next(key, Math.min(remaining, safetyPollMs));
           // No signal in time: the safety net reads the store (an outcome recorded elsewhere).
-          last = signalled ?? (await store.get(instanceId, messageId)) ?? last;
+          // An outcome recorded here while that read was under way signalled nobody: `recent`, read
+          // after it, has it (and is the latest this process recorded).
+          last = signalled ?? (await store.get(instanceId, messageId).then((stored) => recent.get(key)?.outcome ?? stored)) ?? last;
         }
       },
     },
