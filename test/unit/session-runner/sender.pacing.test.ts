@@ -1,11 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { EventRecord } from '../../../shared/domain/events/event.ts';
 import type { MessageSummary } from '../../../shared/domain/messages/message.ts';
 import { createPacer } from '../../../shared/domain/messages/pacing.ts';
-import type { SendOutcome } from '../../../shared/domain/messages/send.command.ts';
-import type { WaConnection } from '../../../shared/domain/ports/wa-connection.port.ts';
 import { createMessageSender, type SendCommand } from '../../../session-runner/messaging/sender.ts';
 import { requestFieldsTo, sendCommandOf } from '../../support/send-commands.ts';
+import { fakeConnection, handClock, senderFakes } from '../../support/sender-fakes.ts';
 
 /**
  * The sender's side of anti-ban pacing: WhatsApp's throttling pauses the instance, the pause is
@@ -13,7 +11,6 @@ import { requestFieldsTo, sendCommandOf } from '../../support/send-commands.ts';
  * reach WhatsApp, and the first successful send after it is announced as `sending_resumed`.
  */
 
-const START = Date.parse('2026-04-28T10:30:00Z');
 const minute = 60_000;
 
 const jidOf = (digits: string) => `${digits}@s.whatsapp.net`;
@@ -25,51 +22,27 @@ const commandTo = (digits: string, messageId: string): SendCommand =>
 
 /** A sender over fakes: a hand-moved clock (sleeping moves it), WhatsApp answering with `failures` first. */
 function setup(failures: Record<string, unknown>[], knownChats: string[] = []) {
-  let now = START;
-  const clock = { now: () => new Date(now) };
-  const events: EventRecord[] = [];
-  const outcomes = new Map<string, SendOutcome>();
+  const { clock, advance } = handClock();
+  const { events, outcomes, deps } = senderFakes({
+    clock,
+    messages: { summaries: async () => knownChats.map((chatJid) => ({ chatJid, status: 'sent' }) as unknown as MessageSummary) },
+  });
   const sentTo: string[] = [];
   const pending = [...failures];
-  const connection: WaConnection = {
-    requestPairingCode: async () => '',
-    sendPresence: async () => undefined,
-    rejectCall: async () => undefined,
-    sendText: async () => '',
-    markRead: async () => undefined,
-    logout: async () => undefined,
-    stop: () => undefined,
-    onWhatsApp: async (jids) => jids.map((jid) => ({ jid, exists: true })),
+  const connection = fakeConnection({
     send: async (toJid) => {
       const failure = pending.shift();
       if (failure) throw Object.assign(new Error(String(failure.message ?? 'refused')), failure);
       sentTo.push(toJid);
     },
-  };
-  let ids = 0;
-  const sender = createMessageSender({
-    messages: {
-      save: async () => undefined,
-      updateStatus: async () => true,
-      summaries: async () => knownChats.map((chatJid) => ({ chatJid, status: 'sent' }) as unknown as MessageSummary),
-    },
-    outcomes: {
-      record: async (_instanceId, messageId, outcome) => void outcomes.set(messageId, outcome),
-      get: async (_instanceId, messageId) => outcomes.get(messageId) ?? null,
-    },
-    events: { publish: async (record) => void events.push(record) },
-    newEventId: () => `e-${++ids}`,
-    pacer: createPacer({ enabled: false }, { clock, random: () => 0 }),
-    clock,
-    logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
-    sleep: async (ms) => void (now += ms),
   });
+  const sender = createMessageSender(deps({ sleep: async (ms) => advance(ms) }));
   const sendTo = async (digits: string, messageId: string) => {
     sender.accept(commandTo(digits, messageId), () => connection);
     await sender.idle();
   };
   const stateEvents = () => events.filter((event) => event.event === 'instance.state');
-  return { sendTo, stateEvents, outcomes, sentTo, advance: (ms: number) => (now += ms) };
+  return { sendTo, stateEvents, outcomes, sentTo, advance };
 }
 
 describe('pauses caused by WhatsApp throttling', () => {
@@ -146,5 +119,34 @@ describe('pauses caused by WhatsApp throttling', () => {
     expect(outcomes.get('R1')).toMatchObject({ state: 'failed', code: 'failed' });
     expect(outcomes.get('R2')).toMatchObject({ state: 'failed', code: 'rate_limited' });
     expect(sentTo).toEqual([]);
+  });
+
+  it('counts a send as a first contact when the store cannot say, and asks the store again for the next send', async () => {
+    // Prepare: one first contact a day; both chats are known, but the store's first answer is an error.
+    const { clock } = handClock();
+    let reads = 0;
+    const { outcomes, deps } = senderFakes({
+      clock,
+      messages: {
+        summaries: async () => {
+          reads += 1;
+          if (reads === 1) throw new Error('store unavailable');
+          return ['4915112340009', '4915112340008'].map((digits) => ({ chatJid: jidOf(digits), status: 'sent' }) as unknown as MessageSummary);
+        },
+      },
+    });
+    const pacer = createPacer({ enabled: true, minGapMs: 0, jitterMs: 0, firstContactsPerDay: 1, rateLimitPauseMs: minute, maxPauseMs: minute, reachOutPauseMs: minute }, { clock, random: () => 0 });
+    const sender = createMessageSender({ ...deps(), pacer });
+    const connection = fakeConnection({ send: async () => undefined });
+
+    // Act
+    sender.accept(commandTo('4915112340009', 'K1'), () => connection);
+    await sender.idle();
+    sender.accept(commandTo('4915112340008', 'K2'), () => connection);
+    await sender.idle();
+
+    // Assess: the second send goes to a known chat, not refused as a second first contact over the cap.
+    expect([outcomes.get('K1')?.state, outcomes.get('K2')?.state]).toEqual(['sent', 'sent']);
+    expect(reads).toBe(2);
   });
 });
