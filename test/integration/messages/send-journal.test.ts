@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { documentClient } from '../../../shared/adapters/dynamodb/document-client.ts';
 import { createDynamoSendJournal } from '../../../shared/adapters/dynamodb/send-journal.dynamodb.ts';
 import { ensureTable } from '../../../shared/adapters/dynamodb/table.ts';
-import type { JournaledSendCommand, SendJournalEntry } from '../../../shared/domain/messages/send-journal.ts';
+import type { SendJournalEntry } from '../../../shared/domain/messages/send-journal.ts';
+import { journalEntryOf } from '../../support/journal-entries.ts';
 
 /**
  * The send journal in DynamoDB (send-journal.dynamodb.ts): entries keep their command (inline, or
@@ -37,35 +38,7 @@ describe('send journal (DynamoDB Local, fauxqs S3)', () => {
     await server?.stop();
   });
 
-  const commandOf = (instanceId: string, messageId: string, text: string): JournaledSendCommand => ({
-    type: 'send',
-    commandId: `c-${messageId}`,
-    instanceId,
-    accountId: 'a-1',
-    instanceName: 'sales',
-    issuedAt: '2026-04-28T10:30:00Z',
-    send: {
-      messageId,
-      timestamp: '2026-04-28T10:30:00Z',
-      chatJid: '4915112340001@s.whatsapp.net',
-      request: { kind: 'text', message: text } as JournaledSendCommand['send']['request'],
-      quoted: null,
-      exchange: { id: messageId, content: { text } },
-    },
-  });
-  const entryOf = (instanceId: string, messageId: string, seq: number, text = 'hello'): SendJournalEntry => ({
-    shard: 1,
-    instanceId,
-    accountId: 'a-1',
-    instanceName: 'sales',
-    messageId,
-    chatJid: '4915112340001@s.whatsapp.net',
-    runnerId: 'runner-a',
-    phase: 'accepted',
-    acceptedAt: '2026-04-28T10:30:00Z',
-    seq,
-    command: commandOf(instanceId, messageId, text),
-  });
+  const entryOf = (instanceId: string, messageId: string, seq: number, text = 'hello'): SendJournalEntry => journalEntryOf({ instanceId, messageId, seq }, text);
   const objects = async () => ((await s3.send(new ListObjectsV2Command({ Bucket: BUCKET }))).Contents ?? []).map((object) => object.Key);
 
   it('keeps the command of each entry, a large one in the overflow bucket until the entry ends', async () => {

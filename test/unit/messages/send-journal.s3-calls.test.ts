@@ -2,7 +2,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { DeleteCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { createDynamoSendJournal } from '../../../shared/adapters/dynamodb/send-journal.dynamodb.ts';
-import type { JournaledSendCommand, SendJournalEntry } from '../../../shared/domain/messages/send-journal.ts';
+import type { SendJournalEntry } from '../../../shared/domain/messages/send-journal.ts';
+import { journalEntryOf } from '../../support/journal-entries.ts';
 
 /**
  * The send journal's bucket calls (send-journal.dynamodb.ts): a command kept inline in its item
@@ -43,34 +44,7 @@ const fakeS3 = () => {
   return { s3: s3 as unknown as S3Client, calls };
 };
 
-const entryOf = (messageId: string, text: string): SendJournalEntry => ({
-  shard: 1,
-  instanceId: 'i-1',
-  accountId: 'a-1',
-  instanceName: 'sales',
-  messageId,
-  chatJid: '4915112340001@s.whatsapp.net',
-  runnerId: 'runner-a',
-  phase: 'accepted',
-  acceptedAt: '2026-04-28T10:30:00Z',
-  seq: 1,
-  command: {
-    type: 'send',
-    commandId: `c-${messageId}`,
-    instanceId: 'i-1',
-    accountId: 'a-1',
-    instanceName: 'sales',
-    issuedAt: '2026-04-28T10:30:00Z',
-    send: {
-      messageId,
-      timestamp: '2026-04-28T10:30:00Z',
-      chatJid: '4915112340001@s.whatsapp.net',
-      request: { kind: 'text', message: text } as JournaledSendCommand['send']['request'],
-      quoted: null,
-      exchange: { id: messageId, content: { text } },
-    },
-  },
-});
+const entryOf = (messageId: string, text: string): SendJournalEntry => journalEntryOf({ messageId }, text);
 
 describe('send journal bucket calls', () => {
   it('makes no S3 call for an entry whose command was kept inline, closed or claimed', async () => {

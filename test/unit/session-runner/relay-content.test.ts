@@ -1,9 +1,9 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { proto, WAMessage, WASocket } from '@whiskeysockets/baileys';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isRelayContent, relaySend } from '../../../session-runner/baileys/relay-content.ts';
+import { useTemporaryDirectory } from '../../support/sender-fakes.ts';
 
 /** The adapter's relay path for content Baileys cannot build: uploads resolved, quote added, extra nodes sent. */
 
@@ -11,12 +11,7 @@ const pdf = Buffer.from('%PDF-1.4\nhello\n%%EOF\n');
 
 describe('relaySend', () => {
   let directory = '';
-  beforeEach(async () => {
-    directory = await mkdtemp(join(tmpdir(), 'relay-content-test-'));
-  });
-  afterEach(async () => {
-    await rm(directory, { recursive: true, force: true });
-  });
+  useTemporaryDirectory('relay-content-test-', (path) => (directory = path));
 
   const fakeSocket = () => {
     const relayed: { jid: string; message: proto.IMessage; options: Record<string, unknown> }[] = [];

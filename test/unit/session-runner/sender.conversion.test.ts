@@ -4,14 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { EventRecord } from '../../../shared/domain/events/event.ts';
-import { createPacer } from '../../../shared/domain/messages/pacing.ts';
-import type { SendOutcome } from '../../../shared/domain/messages/send.command.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parseSendRequest, type SendRequest } from '../../../shared/domain/messages/send.schemas.ts';
-import type { WaConnection, WaOutgoingContent } from '../../../shared/domain/ports/wa-connection.port.ts';
 import { createMessageSender, type SendCommand } from '../../../session-runner/messaging/sender.ts';
 import { sendCommandOf } from '../../support/send-commands.ts';
+import { fileReadingConnection, senderFakes, useTemporaryDirectory } from '../../support/sender-fakes.ts';
 
 /**
  * The sender's side of stickers (spec §2.3 #21) and voice notes (#20, `isVoice` true), with the
@@ -38,36 +35,12 @@ describe('sticker and voice-note sends', () => {
     await rm(scratch, { recursive: true, force: true });
     png = await sharp({ create: { width: 200, height: 100, channels: 4, background: { r: 0, g: 128, b: 255, alpha: 0.5 } } }).png().toBuffer();
   });
-  beforeEach(async () => {
-    directory = await mkdtemp(join(tmpdir(), 'sender-conversion-test-'));
-  });
-  afterEach(async () => {
-    await rm(directory, { recursive: true, force: true });
-  });
+  useTemporaryDirectory('sender-conversion-test-', (path) => (directory = path));
 
   const setup = () => {
-    const outcomes = new Map<string, SendOutcome>();
-    const events: EventRecord[] = [];
-    const sent: { content: WaOutgoingContent; bytes: Buffer }[] = [];
-    const connection = {
-      onWhatsApp: async (jids: string[]) => jids.map((jid) => ({ jid, exists: true })),
-      send: async (_to: string, content: WaOutgoingContent) => {
-        const file = (content.sticker ?? content.audio) as { url: string };
-        sent.push({ content, bytes: await readFile(file.url) });
-      },
-    } as unknown as WaConnection;
-    const clock = { now: () => new Date('2026-04-28T10:30:00Z') };
-    const sender = createMessageSender({
-      messages: { save: async () => undefined, updateStatus: async () => true, summaries: async () => [] },
-      outcomes: { record: async (_i, messageId, outcome) => void outcomes.set(messageId, outcome), get: async (_i, messageId) => outcomes.get(messageId) ?? null },
-      events: { publish: async (record) => void events.push(record) },
-      newEventId: () => 'e-1',
-      pacer: createPacer({ enabled: false }, { clock, random: () => 0 }),
-      clock,
-      logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
-      sleep: async () => undefined,
-      mediaDirectory: directory,
-    });
+    const { outcomes, events, deps } = senderFakes();
+    const { connection, sent } = fileReadingConnection('sticker', 'audio');
+    const sender = createMessageSender(deps({ newEventId: () => 'e-1', mediaDirectory: directory }));
     const send = async (command: SendCommand) => {
       await sender.accept(command, () => connection);
       await sender.idle();

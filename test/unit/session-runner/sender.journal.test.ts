@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { EventRecord } from '../../../shared/domain/events/event.ts';
 import type { MessageStatus, StoredMessage } from '../../../shared/domain/messages/message.ts';
-import { createPacer } from '../../../shared/domain/messages/pacing.ts';
 import type { SendJournal, SendJournalEntry } from '../../../shared/domain/messages/send-journal.ts';
-import type { SendOutcome } from '../../../shared/domain/messages/send.command.ts';
 import type { WaConnection } from '../../../shared/domain/ports/wa-connection.port.ts';
 import { createMessageSender, type SendCommand } from '../../../session-runner/messaging/sender.ts';
+import { journalEntryOf } from '../../support/journal-entries.ts';
 import { requestFieldsTo, sendCommandOf } from '../../support/send-commands.ts';
+import { fakeConnection, handClock, senderFakes } from '../../support/sender-fakes.ts';
 
 /**
  * Sends left behind by a stopped runner (send-journal.ts): every accepted send is journaled with
@@ -61,67 +60,33 @@ const memoryJournal = () => {
 /** A runner's sender over fakes sharing one journal, outcome store and message store. */
 function setup() {
   const { journal, entries } = memoryJournal();
-  const outcomes = new Map<string, SendOutcome>();
   const statuses = new Map<string, MessageStatus>();
   const saved: StoredMessage[] = [];
   const unstored = new Set<string>();
-  const events: EventRecord[] = [];
   const sentIds: string[] = [];
-  const connection: WaConnection = {
-    requestPairingCode: async () => '',
-    sendPresence: async () => undefined,
-    rejectCall: async () => undefined,
-    sendText: async () => '',
-    markRead: async () => undefined,
-    logout: async () => undefined,
-    stop: () => undefined,
-    onWhatsApp: async (jids) => jids.map((jid) => ({ jid, exists: true })),
+  const connection = fakeConnection({
     sendChatPresence: async () => undefined,
     send: async (_to, _content, options) => void sentIds.push(options?.messageId ?? ''),
-  };
-  let ids = 0;
-  let nowMs = Date.parse('2026-04-28T10:30:00Z');
-  const clock = { now: () => new Date(nowMs) };
-  const advance = (ms: number) => void (nowMs += ms);
+  });
+  const { clock, advance } = handClock();
+  const { outcomes, events, deps } = senderFakes({
+    clock,
+    messages: {
+      save: async (message) => void saved.push(message),
+      // `unstored`: messages the API has not stored yet (it stores them after enqueuing).
+      updateStatus: async (_instanceId, messageId, status) => (unstored.has(messageId) ? false : (statuses.set(messageId, status), true)),
+    },
+  });
   const connectionOf = () => connection;
   const runner = (runnerId: string, sleep: (ms: number) => Promise<void> = async () => undefined) =>
-    createMessageSender({
-      messages: {
-        save: async (message) => void saved.push(message),
-        // `unstored`: messages the API has not stored yet (it stores them after enqueuing).
-        updateStatus: async (_instanceId, messageId, status) => (unstored.has(messageId) ? false : (statuses.set(messageId, status), true)),
-        summaries: async () => [],
-      },
-      outcomes: {
-        record: async (_instanceId, messageId, outcome) => void outcomes.set(messageId, outcome),
-        get: async (_instanceId, messageId) => outcomes.get(messageId) ?? null,
-      },
-      events: { publish: async (record) => void events.push(record) },
-      newEventId: () => `e-${++ids}`,
-      pacer: createPacer({ enabled: false }, { clock, random: () => 0 }),
-      clock,
-      logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
-      sleep,
-      journal: { store: journal, runnerId, shardOf: () => SHARD },
-    });
+    createMessageSender(deps({ sleep, journal: { store: journal, runnerId, shardOf: () => SHARD } }));
   const statusEvents = () => events.filter((event) => event.event === 'message.status').map((event) => event.data);
   return { runner, entries, outcomes, statuses, saved, unstored, statusEvents, sentIds, connection, connectionOf, advance };
 }
 
 /** A journal entry of runner A as it would have written it. */
-const entryOf = (messageId: string, digits: string, phase: SendJournalEntry['phase'], seq: number, command: SendCommand | null = commandTo(digits, messageId)): SendJournalEntry => ({
-  shard: SHARD,
-  instanceId: 'i-1',
-  accountId: 'a-1',
-  instanceName: 'sales',
-  messageId,
-  chatJid: jidOf(digits),
-  runnerId: 'runner-a',
-  phase,
-  acceptedAt: '2026-04-28T10:30:00Z',
-  seq,
-  command,
-});
+const entryOf = (messageId: string, digits: string, phase: SendJournalEntry['phase'], seq: number, command: SendCommand | null = commandTo(digits, messageId)): SendJournalEntry =>
+  journalEntryOf({ shard: SHARD, messageId, chatJid: jidOf(digits), phase, seq, command });
 
 /** A sleep that never ends: the send stays in its typing delay until the runner is halted. */
 const forever = () => new Promise<void>(() => undefined);

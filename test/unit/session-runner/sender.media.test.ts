@@ -1,14 +1,9 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { EventRecord } from '../../../shared/domain/events/event.ts';
-import { createPacer } from '../../../shared/domain/messages/pacing.ts';
-import type { SendOutcome } from '../../../shared/domain/messages/send.command.ts';
+import { readdir } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
 import type { MediaSend } from '../../../shared/domain/messages/send.schemas.ts';
-import type { WaConnection, WaOutgoingContent } from '../../../shared/domain/ports/wa-connection.port.ts';
 import { createMessageSender, type SendCommand } from '../../../session-runner/messaging/sender.ts';
 import { requestFieldsTo, sendCommandOf } from '../../support/send-commands.ts';
+import { fileReadingConnection, senderFakes, useTemporaryDirectory } from '../../support/sender-fakes.ts';
 
 /**
  * The sender's side of media sends (spec §2.3 #20): the file is spooled to a temporary file that
@@ -28,38 +23,18 @@ const mediaCommand = (messageId: string, media: MediaSend['media'], mediaType: M
 
 describe('media sends', () => {
   let directory = '';
-
-  beforeEach(async () => {
-    directory = await mkdtemp(join(tmpdir(), 'sender-media-test-'));
-  });
-  afterEach(async () => {
-    await rm(directory, { recursive: true, force: true });
-  });
+  useTemporaryDirectory('sender-media-test-', (path) => (directory = path));
 
   const setup = () => {
-    const outcomes = new Map<string, SendOutcome>();
-    const events: EventRecord[] = [];
-    const sent: { content: WaOutgoingContent; bytes: Buffer }[] = [];
-    const connection = {
-      onWhatsApp: async (jids: string[]) => jids.map((jid) => ({ jid, exists: true })),
-      send: async (_to: string, content: WaOutgoingContent) => {
-        const file = (content.document ?? content.image) as { url: string };
-        sent.push({ content, bytes: await readFile(file.url) });
-      },
-    } as unknown as WaConnection;
-    const clock = { now: () => new Date('2026-04-28T10:30:00Z') };
-    const sender = createMessageSender({
-      messages: { save: async () => undefined, updateStatus: async () => true, summaries: async () => [] },
-      outcomes: { record: async (_i, messageId, outcome) => void outcomes.set(messageId, outcome), get: async (_i, messageId) => outcomes.get(messageId) ?? null },
-      events: { publish: async (record) => void events.push(record) },
-      newEventId: () => 'e-1',
-      pacer: createPacer({ enabled: false }, { clock, random: () => 0 }),
-      clock,
-      logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
-      sleep: async () => undefined,
-      outbound: { check: async (url) => (url.includes('10.0.0.1') ? { allowed: false, reason: 'private address' } : { allowed: true }) },
-      mediaDirectory: directory,
-    });
+    const { outcomes, events, deps } = senderFakes();
+    const { connection, sent } = fileReadingConnection('document', 'image');
+    const sender = createMessageSender(
+      deps({
+        newEventId: () => 'e-1',
+        outbound: { check: async (url) => (url.includes('10.0.0.1') ? { allowed: false, reason: 'private address' } : { allowed: true }) },
+        mediaDirectory: directory,
+      }),
+    );
     const run = async (command: SendCommand) => {
       sender.accept(command, () => connection);
       await sender.idle();

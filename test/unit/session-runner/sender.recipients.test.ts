@@ -1,14 +1,10 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { EventRecord } from '../../../shared/domain/events/event.ts';
-import { createPacer } from '../../../shared/domain/messages/pacing.ts';
-import type { SendOutcome } from '../../../shared/domain/messages/send.command.ts';
+import { readdir } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
 import { parseSendRequest, type SendKind } from '../../../shared/domain/messages/send.schemas.ts';
-import type { WaConnection, WaGroupInfo, WaOutgoingContent, WaSendOptions } from '../../../shared/domain/ports/wa-connection.port.ts';
+import type { WaGroupInfo, WaOutgoingContent, WaSendOptions } from '../../../shared/domain/ports/wa-connection.port.ts';
 import { createMessageSender, type SendCommand } from '../../../session-runner/messaging/sender.ts';
 import { sendCommandOf } from '../../support/send-commands.ts';
+import { fakeConnection, senderFakes, useTemporaryDirectory } from '../../support/sender-fakes.ts';
 
 /**
  * The sender with group recipients, mentions, interactive kinds and statuses: refusals are outcomes
@@ -35,35 +31,16 @@ const sales: WaGroupInfo = {
 
 describe('sender: groups, mentions, interactive kinds and statuses', () => {
   let directory = '';
-  beforeEach(async () => {
-    directory = await mkdtemp(join(tmpdir(), 'sender-recipients-test-'));
-  });
-  afterEach(async () => {
-    await rm(directory, { recursive: true, force: true });
-  });
+  useTemporaryDirectory('sender-recipients-test-', (path) => (directory = path));
 
   const setup = (groups: Record<string, WaGroupInfo>) => {
-    const outcomes = new Map<string, SendOutcome>();
-    const events: EventRecord[] = [];
+    const { outcomes, events, deps } = senderFakes({ messages: { summaries: async () => [{ chatJid: '5511911110001@s.whatsapp.net' }] as never } });
     const sent: { to: string; content: WaOutgoingContent; options: WaSendOptions }[] = [];
-    const connection = {
-      onWhatsApp: async (jids: string[]) => jids.map((jid) => ({ jid, exists: true })),
-      groupMetadata: async (jid: string) => groups[jid] ?? null,
-      send: async (to: string, content: WaOutgoingContent, options: WaSendOptions) => void sent.push({ to, content, options }),
-    } as unknown as WaConnection;
-    const clock = { now: () => new Date('2026-04-28T10:30:00Z') };
-    const sender = createMessageSender({
-      messages: { save: async () => undefined, updateStatus: async () => true, summaries: async () => [{ chatJid: '5511911110001@s.whatsapp.net' }] as never },
-      outcomes: { record: async (_i, messageId, outcome) => void outcomes.set(messageId, outcome), get: async (_i, messageId) => outcomes.get(messageId) ?? null },
-      events: { publish: async (record) => void events.push(record) },
-      newEventId: () => 'e-1',
-      pacer: createPacer({ enabled: false }, { clock, random: () => 0 }),
-      clock,
-      logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
-      sleep: async () => undefined,
-      outbound: { check: async () => ({ allowed: true }) },
-      mediaDirectory: directory,
+    const connection = fakeConnection({
+      groupMetadata: async (jid) => groups[jid] ?? null,
+      send: async (to, content, options) => void sent.push({ to, content, options }),
     });
+    const sender = createMessageSender(deps({ newEventId: () => 'e-1', outbound: { check: async () => ({ allowed: true }) }, mediaDirectory: directory }));
     const run = async (cmd: SendCommand) => {
       await sender.accept(cmd, () => connection);
       await sender.idle();
